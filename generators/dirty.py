@@ -1,0 +1,226 @@
+"""Deliberate defects, injected into clean rows, each recorded as ground truth.
+
+Each defective row carries exactly one defect. `expected` says what a correct silver layer does:
+dropped_duplicate, superseded (an older version of a key; the later one must win), quarantined,
+repaired (whitespace, case, date formats it can parse), orphan (a foreign key with no parent),
+accepted_late (a late clickstream event in a later file), schema_evolved (a new column).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lakehouse.sources import DATE_FORMATS, TIMESTAMP_FORMATS, Source
+
+EXPECTED = {
+    "duplicate_row": "dropped_duplicate",
+    "key_update": "superseded",
+    "null_required": "quarantined",
+    "type_mismatch": "quarantined",
+    "date_format": "repaired",
+    "out_of_range": "quarantined",
+    "orphan_fk": "orphan",
+    "whitespace_case": "repaired",
+    "late_event": "accepted_late",
+    "malformed_json": "quarantined",
+    "new_column": "schema_evolved",
+}
+VALUE_KINDS = ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case")
+ORPHAN_ID_BASE = 900_000_000  # ids at or above this are never allocated, so they never resolve
+JUNK_NUMBERS = ("N/A", "abc", "12,5", "#VALUE!", "two", "?")
+JUNK_DATES = ("not a date", "2026-13-45", "00/00/0000", "TBD")
+
+
+@dataclass
+class Defect:
+    source: str
+    file: str
+    row: int | None  # 1-based data row in the file (header excluded); for JSON lines, the line number
+    key: str | None
+    kind: str
+    column: str | None = None
+    value: Any = None
+    original: Any = None
+    sheet: str | None = None
+    note: str | None = None
+
+    @property
+    def expected(self) -> str:
+        return EXPECTED[self.kind]
+
+    def to_json(self) -> dict[str, Any]:
+        d = {f: getattr(self, f) for f in _FIELDS}
+        d["expected"] = EXPECTED[self.kind]
+        return {k: _plain(v) for k, v in d.items() if v is not None or k in ("row", "key")}
+
+
+_FIELDS = [f.name for f in fields(Defect)]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _eligible(source: Source, kind: str, present: list[str]) -> list[str]:
+    cols = [c for c in (*source.columns, *source.optional_columns) if c.name in present and c.name not in source.key]
+    if kind == "null_required":
+        return [c.name for c in cols if c.required]
+    if kind == "type_mismatch":
+        return [c.name for c in cols if c.kind in ("int", "decimal", "id", "date")]
+    if kind == "date_format":
+        return [c.name for c in cols if c.kind in ("date", "timestamp") and c.required]
+    if kind == "out_of_range":
+        return [c.name for c in cols if c.range is not None]
+    if kind == "orphan_fk":
+        return [c.name for c in cols if c.references]
+    if kind == "whitespace_case":
+        return [c.name for c in cols if c.kind in ("string", "email", "enum") and c.required]
+    return []
+
+
+def _mutate(kind: str, source: Source, col: str, value: Any, rng: np.random.Generator) -> Any:
+    spec = source.column(col)
+    if kind == "null_required":
+        return None
+    if kind == "type_mismatch":
+        junk = JUNK_DATES if spec.kind == "date" else JUNK_NUMBERS
+        return junk[rng.integers(len(junk))]
+    if kind == "date_format":
+        if isinstance(value, dt.date):
+            return value.strftime(DATE_FORMATS[1 + rng.integers(len(DATE_FORMATS) - 1)])
+        if spec.kind == "date":
+            d = dt.date.fromisoformat(str(value))
+            return d.strftime(DATE_FORMATS[1 + rng.integers(len(DATE_FORMATS) - 1)])
+        t = dt.datetime.strptime(str(value)[:19], "%Y-%m-%dT%H:%M:%S")
+        return t.strftime(TIMESTAMP_FORMATS[1 + rng.integers(len(TIMESTAMP_FORMATS) - 1)])
+    if kind == "out_of_range":
+        lo, hi = spec.range  # type: ignore[misc]
+        if spec.kind == "int":
+            bad = int(hi) + 1 + int(rng.integers(1, 50)) if rng.random() < 0.5 and hi < 1_000_000 else -int(rng.integers(1, 20))
+            return bad if not isinstance(value, str) else str(bad)
+        bad_f = round(hi * 10 + float(rng.integers(1, 100)), 2) if rng.random() < 0.5 else -round(float(rng.uniform(1, 50)), 2)
+        return bad_f if not isinstance(value, str) else f"{bad_f:.2f}"
+    if kind == "orphan_fk":
+        bad_id = ORPHAN_ID_BASE + int(rng.integers(0, 99_999_999))
+        return bad_id if not isinstance(value, str) else str(bad_id)
+    if kind == "whitespace_case":
+        s = str(value)
+        if spec.kind in ("email", "enum"):
+            s = s.upper() if rng.random() < 0.5 else s.lower()
+        pad = ("  ", " ", "\t")
+        return pad[rng.integers(3)] + s + pad[rng.integers(3)]
+    raise ValueError(kind)
+
+
+def inject_table(
+    df: pd.DataFrame,
+    source: Source,
+    file: str,
+    rng: np.random.Generator,
+    rates: dict[str, float],
+    previous: pd.DataFrame | None = None,
+    sheet: str | None = None,
+) -> tuple[pd.DataFrame, list[Defect]]:
+    """Defects for a CSV file (string cells) or an XLSX sheet (typed cells); returns rows in file order."""
+    n = len(df)
+    if n == 0:
+        return df, []
+    df = df.astype(object).copy()
+    keycol = source.key[-1] if source.name != "inventory" else "product_id"
+    present = list(df.columns)
+    order = rng.permutation(n)
+    cursor = 0
+    defects: list[tuple[float, Defect]] = []  # (position in file, defect)
+    for kind in VALUE_KINDS:
+        cands = _eligible(source, kind, present)
+        count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor) if cands else 0
+        for r in order[cursor : cursor + count]:
+            col = cands[rng.integers(len(cands))]
+            j = present.index(col)
+            original = df.iat[r, j]
+            if original is None or original == "":
+                continue
+            new = _mutate(kind, source, col, original, rng)
+            df.iat[r, j] = new
+            defects.append((float(r), Defect(source.name, file, None, str(df.iat[r, present.index(keycol)]), kind, col, new, original, sheet)))
+        cursor += count
+
+    extra_rows: list[tuple[float, list[Any], Defect]] = []
+    n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
+    for r in order[cursor : cursor + n_dup]:
+        pos = float(rng.integers(r + 1, n + 1)) - 0.5
+        row = list(df.iloc[r])
+        extra_rows.append((pos, row, Defect(source.name, file, None, str(row[present.index(keycol)]), "duplicate_row", sheet=sheet, note=f"exact copy of row {r}")))
+    cursor += n_dup
+    if previous is not None and len(previous):
+        n_upd = min(int(rng.binomial(n, rates.get("key_update", 0.0))), len(previous))
+        for p in rng.choice(len(previous), size=n_upd, replace=False):
+            row = [previous.iloc[p][c] if c in previous.columns else "" for c in present]
+            pos = float(rng.integers(0, n + 1)) - 0.5
+            extra_rows.append((pos, row, Defect(source.name, file, None, str(row[present.index(keycol)]), "key_update", note="older version of this key; the later version must win")))
+
+    positions = np.r_[np.arange(n, dtype=float), [e[0] + 1e-6 * i for i, e in enumerate(extra_rows)]]
+    rows = [list(df.iloc[i]) for i in range(n)] + [e[1] for e in extra_rows]
+    final_order = np.argsort(positions, kind="stable")
+    row_number = np.empty(len(rows), dtype=np.int64)
+    row_number[final_order] = np.arange(1, len(rows) + 1)
+    out = pd.DataFrame([rows[i] for i in final_order], columns=present)
+    result = []
+    for pos, d in defects:
+        d.row = int(row_number[int(pos)])
+        result.append(d)
+    for i, (_, _, d) in enumerate(extra_rows):
+        d.row = int(row_number[n + i])
+        if d.kind == "duplicate_row":
+            src = int(d.note.rsplit(" ", 1)[1])  # type: ignore[union-attr]
+            d.note = f"exact copy of row {int(row_number[src])}"
+        result.append(d)
+    result.sort(key=lambda d: (d.row or 0, d.kind))
+    return out, result
+
+
+# ---- clickstream (JSON lines) ----
+
+def mutate_event_line(kind: str, line: str, rng: np.random.Generator) -> tuple[str, str | None, Any, Any]:
+    """Apply one value defect to a JSON line; returns (new line, column, new value, original value)."""
+    obj = json.loads(line)
+    if kind == "malformed_json":
+        cut = int(rng.integers(5, max(6, len(line) - 10)))
+        broken = line[:cut].rstrip("\n") if rng.random() < 0.7 else "{\"event_id\": " + line[cut:].rstrip("\n")[:40] + " ]]"
+        return broken + "\n", None, None, None
+    if kind == "null_required":
+        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[rng.integers(7)]
+        orig, obj[col] = obj[col], None
+    elif kind == "type_mismatch":
+        ids = [c for c in ("customer_id", "product_id", "order_id") if obj.get(c) is not None]
+        col = ids[rng.integers(len(ids))] if ids else "event_ts"
+        orig = obj[col]
+        obj[col] = (JUNK_NUMBERS if col != "event_ts" else JUNK_DATES)[rng.integers(len(JUNK_NUMBERS if col != "event_ts" else JUNK_DATES))]
+    elif kind == "date_format":
+        col, orig = "event_ts", obj["event_ts"]
+        t = dt.datetime.strptime(orig[:19], "%Y-%m-%dT%H:%M:%S")
+        obj[col] = t.strftime(TIMESTAMP_FORMATS[1 + rng.integers(len(TIMESTAMP_FORMATS) - 1)])
+    elif kind == "out_of_range":
+        col, orig = "event_ts", obj["event_ts"]
+        obj[col] = "2099" + orig[4:]
+    elif kind == "orphan_fk":
+        col = "product_id" if obj.get("product_id") is not None else "customer_id"
+        orig = obj.get(col)
+        obj[col] = ORPHAN_ID_BASE + int(rng.integers(0, 99_999_999))
+    elif kind == "whitespace_case":
+        col = ("event_type", "device", "country")[rng.integers(3)]
+        orig = obj[col]
+        obj[col] = (" " + orig.upper()) if rng.random() < 0.5 else (orig.title() + "  ")
+    else:
+        raise ValueError(kind)
+    return json.dumps(obj, separators=(",", ":")) + "\n", col, obj[col], orig

@@ -1,0 +1,511 @@
+"""The shop's business simulation: customers, catalog, orders, items, shipments and stock, one day at a time.
+
+Everything is vectorised numpy/pandas. Times are int64 seconds since the Unix epoch (UTC), dates are
+int days since 1970-01-01. Each day draws from its own random streams seeded by (seed, day, stream),
+so a day's output depends only on the seed and the state before it: generating 5 days in one run or
+in runs of 3 and 2 writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from generators import vocab
+from generators.pools import Pools, slug
+from generators.state import STATE_VERSION, WorldState
+from lakehouse.calendar import demand_multiplier
+from lakehouse.sources import CATEGORIES, PRICE_RANGE, SHIPMENT_COST_RANGE
+
+DAY = 86_400
+EPOCH = dt.date(1970, 1, 1)
+STATUS_RANK = {"Pending": 0, "Processing": 1, "Shipped": 2, "Delivered": 3, "Cancelled": 4}
+
+
+def day_number(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+def to_date(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(day))
+
+
+def rng_for(seed: int, day: int, stream: str) -> np.random.Generator:
+    salt = int.from_bytes(stream.encode()[:8].ljust(8, b"\0"), "little")
+    return np.random.default_rng(np.random.SeedSequence([seed, day, salt]))
+
+
+def _weighted(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
+    keys = np.array(list(weights), dtype=object)
+    p = np.array(list(weights.values()), dtype=float)
+    return keys[rng.choice(len(keys), size=n, p=p / p.sum())]
+
+
+def _times_in_day(rng: np.random.Generator, day: int, n: int) -> np.ndarray:
+    hw = np.array(vocab.HOUR_WEIGHTS)
+    hours = rng.choice(24, size=n, p=hw / hw.sum())
+    return day * DAY + hours * 3600 + rng.integers(0, 3600, size=n)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    customers: int
+    products: int
+    orders_per_day: float
+
+    @staticmethod
+    def for_scale(scale: float) -> Sizes:
+        return Sizes(max(60, round(10_000 * scale)), max(25, round(1_000 * scale)), max(6.0, 1_000 * scale))
+
+
+def _prices(rng: np.random.Generator, categories: np.ndarray) -> np.ndarray:
+    med = np.array([vocab.CATEGORY_PRICE[c][0] for c in categories])
+    sig = np.array([vocab.CATEGORY_PRICE[c][1] for c in categories])
+    raw = med * np.exp(rng.normal(0.0, sig))
+    # Retail price points: x.99 above $10, rounded cents below.
+    pretty = np.where(raw >= 10, np.floor(raw) + 0.99, np.round(raw, 2))
+    return np.clip(pretty, PRICE_RANGE[0], PRICE_RANGE[1])
+
+
+def _new_products(rng: np.random.Generator, pools: Pools, n: int, first_id: int) -> pd.DataFrame:
+    cats = np.array(CATEGORIES, dtype=object)
+    share = np.array([vocab.CATEGORY_SHARE[c] for c in CATEGORIES])
+    category = cats[rng.choice(len(cats), size=n, p=share / share.sum())]
+    adjective = np.array(vocab.ADJECTIVES, dtype=object)[rng.integers(0, len(vocab.ADJECTIVES), n)]
+    noun = np.array([vocab.CATEGORY_NOUNS[c][i % len(vocab.CATEGORY_NOUNS[c])] for c, i in zip(category, rng.integers(0, 1000, n), strict=True)], dtype=object)
+    brand = pools.brands[rng.integers(0, len(pools.brands), n)]
+    ids = np.arange(first_id, first_id + n)
+    name = brand + " " + adjective + " " + noun + " " + np.char.mod("%03d", ids % 1000).astype(object)
+    return pd.DataFrame(
+        {
+            "product_id": ids.astype(np.int64),
+            "name": name,
+            "category": category,
+            "price": _prices(rng, category),
+            # Long-tailed popularity: a few hits, many slow sellers.
+            "popularity": rng.pareto(1.2, n) + 0.05,
+        }
+    )
+
+
+def _new_customers(rng: np.random.Generator, pools: Pools, n: int, first_id: int) -> pd.DataFrame:
+    first = pools.first_names[rng.integers(0, len(pools.first_names), n)]
+    last = pools.last_names[rng.integers(0, len(pools.last_names), n)]
+    ids = np.arange(first_id, first_id + n)
+    domain = np.array(vocab.EMAIL_DOMAINS, dtype=object)[rng.integers(0, len(vocab.EMAIL_DOMAINS), n)]
+    email = slug(first) + "." + slug(last) + np.char.mod("%d", ids).astype(object) + "@" + domain
+    return pd.DataFrame(
+        {
+            "customer_id": ids.astype(np.int64),
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "country": _weighted(rng, vocab.COUNTRY_WEIGHTS, n),
+            "activity": rng.lognormal(0.0, 0.9, n),
+        }
+    )
+
+
+def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pools: Pools) -> WorldState:
+    """Everyone and everything that exists the morning the simulation starts."""
+    k0 = day_number(start)
+    rng = rng_for(seed, k0, "initial")
+    sz = Sizes.for_scale(scale)
+
+    cust = _new_customers(rng, pools, sz.customers, 1)
+    signup = k0 - 1 - np.floor(rng.power(1.6, sz.customers) * 3 * 365).astype(np.int64)[::-1]
+    cust["signup_day"] = np.sort(signup)  # older customers have lower ids
+    cust["updated_at"] = cust["signup_day"] * DAY + rng.integers(6 * 3600, 23 * 3600, sz.customers)
+    has_history = rng.random(sz.customers) < 0.55
+    last = k0 - 1 - rng.integers(0, 200, sz.customers)
+    cust["last_order_day"] = np.where(has_history, np.maximum(last, cust["signup_day"]), -1)
+    cust["n_orders"] = np.where(has_history, 1 + rng.poisson(2.0, sz.customers), 0)
+
+    prod = _new_products(rng, pools, sz.products, 1)
+    prod["launch_day"] = k0 - rng.integers(1, 2 * 365, sz.products)
+    prod["updated_at"] = prod["launch_day"] * DAY - rng.integers(3600, 20 * DAY, sz.products)
+    prod["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in prod["category"]]) * rng.uniform(0.9, 1.1, sz.products)
+
+    return WorldState(
+        meta={
+            "version": STATE_VERSION,
+            "seed": seed,
+            "scale": scale,
+            "warehouses": warehouses,
+            "start_date": start.isoformat(),
+            "next_day": k0,
+            "next_order_id": 100_001,
+            "next_order_item_id": 1,
+            "next_shipment_id": 1,
+        },
+        customers=cust,
+        products=prod,
+        open_orders=pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in [("order_id", "int64"), ("customer_id", "int64"), ("order_day", "int64"),
+             ("ship_day", "int64"), ("payment_method", "object"), ("channel", "object"), ("coupon_code", "object")]}
+        ),
+        order_events=pd.DataFrame({"order_id": pd.Series(dtype="int64"), "status": pd.Series(dtype="object"), "ts": pd.Series(dtype="int64")}),
+        open_items=pd.DataFrame({c: pd.Series(dtype="int64") for c in ("order_id", "warehouse", "product_idx", "quantity", "release_day", "ships")}),
+        pending_shipments=pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in [("shipment_id", "int64"), ("order_id", "int64"), ("shipment_day", "int64"),
+             ("carrier", "object"), ("tracking_number", "object"), ("shipment_cost", "float64")]}
+        ),
+        inventory=_initial_inventory(rng, prod, sz, warehouses),
+    )  # fmt: skip
+
+
+def _warehouse_weights(n: int) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** 0.6
+    return w / w.sum()
+
+
+def _initial_inventory(rng: np.random.Generator, prod: pd.DataFrame, sz: Sizes, warehouses: int) -> pd.DataFrame:
+    pop = prod["popularity"].to_numpy()
+    units_per_day = sz.orders_per_day * 2.0 * 1.7 * pop / pop.sum()
+    ww = _warehouse_weights(warehouses)
+    wh = np.repeat(np.arange(warehouses), len(prod))
+    pidx = np.tile(np.arange(len(prod)), warehouses)
+    demand = units_per_day[pidx] * ww[wh]
+    reorder = np.ceil(demand * 7 + 3).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "warehouse": wh.astype(np.int64),
+            "product_idx": pidx.astype(np.int64),
+            "on_hand": np.ceil(reorder * rng.uniform(1.5, 4.0, len(wh))).astype(np.int64),
+            "reorder_point": reorder,
+            "restock_day": np.full(len(wh), -1, dtype=np.int64),
+            "restock_qty": np.zeros(len(wh), dtype=np.int64),
+        }
+    )
+
+
+@dataclass
+class DayOutput:
+    """What happened on one day, as typed frames; `*_previous` hold the versions the changes replaced."""
+
+    day: int
+    customers: pd.DataFrame
+    customers_previous: pd.DataFrame
+    products: pd.DataFrame
+    products_previous: pd.DataFrame
+    orders: pd.DataFrame
+    orders_previous: pd.DataFrame
+    order_items: pd.DataFrame
+    shipments: pd.DataFrame
+    new_orders: pd.DataFrame  # today's new orders with their placement time, for the clickstream
+    inventory: pd.DataFrame | None  # the weekly snapshot, on the last day of an ISO week
+
+
+CUSTOMER_COLS = ["customer_id", "first_name", "last_name", "email", "signup_day", "country", "updated_at"]
+PRODUCT_COLS = ["product_id", "name", "category", "price", "launch_day", "updated_at"]
+
+
+def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -> DayOutput:
+    """Advance the world by one day (mutating `state`) and return what the day's files should hold."""
+    seed, k = int(state.meta["seed"]), state.next_day
+    sz = Sizes.for_scale(float(state.meta["scale"]))
+    epoch = dt.date.fromisoformat(state.meta["start_date"])
+    demand = demand_multiplier(to_date(k), epoch)
+
+    cust_out, cust_prev = _customers_day(state, pools, rng_for(seed, k, "customers"), sz, k, demand)
+    prod_out, prod_prev = _products_day(state, pools, rng_for(seed, k, "products"), sz, k)
+    new_orders, items = _place_orders(state, rng_for(seed, k, "orders"), sz, k, demand, new_column_from)
+    orders_out, orders_prev = _order_status_rows(state, k)
+    shipments = _shipments_day(state, k)
+    _move_stock(state, rng_for(seed, k, "stock"), k)
+    inventory = _snapshot(state, rng_for(seed, k, "snapshot"), k) if to_date(k).isoweekday() == 7 else None
+
+    state.meta["next_day"] = k + 1
+    return DayOutput(k, cust_out, cust_prev, prod_out, prod_prev, orders_out, orders_prev, items, shipments, new_orders, inventory)
+
+
+def _customers_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int, demand: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cust = state.customers
+    first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    # Profile changes first (email or country), then today's signups.
+    n_change = 0 if first_day else rng.binomial(len(cust), 0.0015)
+    changed = np.sort(rng.choice(len(cust), size=n_change, replace=False)) if n_change else np.array([], dtype=np.int64)
+    changed = changed[cust["signup_day"].to_numpy()[changed] < k]
+    previous = cust.iloc[changed][CUSTOMER_COLS].copy()
+    if len(changed):
+        moves = rng.random(len(changed)) < 0.4
+        new_country = _weighted(rng, vocab.COUNTRY_WEIGHTS, len(changed))
+        new_domain = np.array(vocab.EMAIL_DOMAINS, dtype=object)[rng.integers(0, len(vocab.EMAIL_DOMAINS), len(changed))]
+        local = cust["email"].to_numpy()[changed]
+        new_email = np.array([e.split("@")[0] for e in local], dtype=object) + np.char.mod("%d", k % 97).astype(object) + "@" + new_domain
+        ci = cust.columns.get_loc
+        cust.iloc[changed, ci("country")] = np.where(moves, new_country, cust["country"].to_numpy()[changed])
+        cust.iloc[changed, ci("email")] = np.where(moves, cust["email"].to_numpy()[changed], new_email)
+        cust.iloc[changed, ci("updated_at")] = np.maximum(_times_in_day(rng, k, len(changed)), previous["updated_at"].to_numpy() + 1)
+
+    n_new = rng.poisson(sz.customers * 0.003 * demand)
+    new = _new_customers(rng, pools, n_new, len(cust) + 1)
+    new["signup_day"] = k
+    new["updated_at"] = _times_in_day(rng, k, n_new)
+    new["last_order_day"] = -1
+    new["n_orders"] = 0
+    state.customers = pd.concat([cust, new], ignore_index=True) if n_new else cust
+
+    if first_day:
+        out = state.customers[CUSTOMER_COLS]
+    else:
+        out = pd.concat([state.customers.iloc[changed][CUSTOMER_COLS], new[CUSTOMER_COLS]], ignore_index=True)
+    return out.reset_index(drop=True), previous.reset_index(drop=True)
+
+
+def _products_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    prod = state.products
+    first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    n_price = 0 if first_day else min(rng.poisson(sz.products * 0.004), len(prod))
+    n_recat = 0 if first_day else rng.binomial(1, min(1.0, sz.products * 0.0005))
+    changed = np.sort(rng.choice(len(prod), size=n_price + n_recat, replace=False)) if n_price + n_recat else np.array([], dtype=np.int64)
+    previous = prod.iloc[changed][PRODUCT_COLS].copy()
+    if len(changed):
+        pi = prod.columns.get_loc
+        is_recat = np.zeros(len(changed), dtype=bool)
+        is_recat[rng.permutation(len(changed))[:n_recat]] = True
+        factor = rng.choice([0.8, 0.85, 0.9, 0.95, 1.05, 1.1, 1.15, 1.2], size=len(changed))
+        new_price = np.clip(np.floor(prod["price"].to_numpy()[changed] * factor) + 0.99, PRICE_RANGE[0], PRICE_RANGE[1])
+        prod.iloc[changed, pi("price")] = np.where(is_recat, prod["price"].to_numpy()[changed], new_price)
+        cats = np.array(CATEGORIES, dtype=object)
+        prod.iloc[changed, pi("category")] = np.where(is_recat, cats[rng.integers(0, len(cats), len(changed))], prod["category"].to_numpy()[changed])
+        # Changes take effect at the start of the day, so the new price is in force for all of it.
+        prod.iloc[changed, pi("updated_at")] = np.maximum(k * DAY + rng.integers(0, 3600, len(changed)), previous["updated_at"].to_numpy() + 1)
+
+    n_new = 0 if first_day else rng.poisson(sz.products * 0.002)
+    new = _new_products(rng, pools, n_new, len(prod) + 1)
+    new["launch_day"] = k + rng.integers(0, 15, n_new)  # announced up to two weeks before launch
+    new["updated_at"] = _times_in_day(rng, k, n_new)
+    new["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in new["category"]]) * rng.uniform(0.9, 1.1, n_new)
+    if n_new:
+        state.products = pd.concat([prod, new], ignore_index=True)
+        inv = state.inventory
+        wh = int(state.meta["warehouses"])
+        add = pd.DataFrame(
+            {
+                "warehouse": np.repeat(np.arange(wh), n_new).astype(np.int64),
+                "product_idx": np.tile(np.arange(len(prod), len(prod) + n_new), wh).astype(np.int64),
+                "on_hand": np.zeros(wh * n_new, dtype=np.int64),
+                "reorder_point": np.full(wh * n_new, 5, dtype=np.int64),
+                "restock_day": np.tile(new["launch_day"].to_numpy(), wh).astype(np.int64) - 1,
+                "restock_qty": np.full(wh * n_new, 20, dtype=np.int64),
+            }
+        )
+        state.inventory = pd.concat([inv, add], ignore_index=True)
+    out = state.products if first_day else pd.concat([state.products.iloc[changed], new], ignore_index=True)
+    return out[PRODUCT_COLS].reset_index(drop=True), previous.reset_index(drop=True)
+
+
+def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cust, prod, meta = state.customers, state.products, state.meta
+    n = int(rng.poisson(sz.orders_per_day * demand))
+    signup = cust["signup_day"].to_numpy()
+    last = cust["last_order_day"].to_numpy()
+    since = k - last
+    # Recently active customers come back more often; new sign-ups convert; dormant ones rarely buy.
+    recency = np.where(last >= 0, 0.15 + 2.0 * np.exp(-since / 30.0), np.where(k - signup <= 7, 4.0, 0.08))
+    w = cust["activity"].to_numpy() * recency * (signup <= k)
+    cidx = rng.choice(len(cust), size=n, p=w / w.sum())
+    ts = _times_in_day(rng, k, n)
+    signed_up_today = signup[cidx] == k
+    ts = np.where(signed_up_today, np.maximum(ts, cust["updated_at"].to_numpy()[cidx] + 60), ts)
+    ts = np.minimum(ts, (k + 1) * DAY - 1)
+    order_ids = np.arange(meta["next_order_id"], meta["next_order_id"] + n, dtype=np.int64)
+    meta["next_order_id"] += n
+    np.maximum.at(last, cidx, k)
+    cust["last_order_day"] = last
+    cust["n_orders"] = cust["n_orders"].to_numpy() + np.bincount(cidx, minlength=len(cust))
+
+    channel = _weighted(rng, vocab.CHANNEL_WEIGHTS, n)
+    payment = _weighted(rng, vocab.PAYMENT_WEIGHTS, n)
+    coupon = np.full(n, None, dtype=object)
+    world_day = k - day_number(dt.date.fromisoformat(meta["start_date"])) + 1
+    if new_column_from is not None and world_day >= new_column_from:
+        has = rng.random(n) < 0.15
+        codes = np.array(["WELCOME10", "SPRING15", "FREESHIP", "VIP20", "FLASH5"], dtype=object)
+        coupon[has] = codes[rng.integers(0, len(codes), int(has.sum()))]
+
+    # Items: about two per order on average, products by long-tailed popularity among launched ones.
+    n_items = 1 + np.minimum(rng.poisson(1.0, n), 7)
+    launched = np.flatnonzero(prod["launch_day"].to_numpy() <= k)
+    pop = prod["popularity"].to_numpy()[launched]
+    item_order = np.repeat(np.arange(n), n_items)
+    pidx = launched[rng.choice(len(launched), size=len(item_order), p=pop / pop.sum())]
+    dup = pd.DataFrame({"o": item_order, "p": pidx}).duplicated().to_numpy()
+    keep = ~dup
+    item_order, pidx = item_order[keep], pidx[keep]
+    qty = rng.choice(5, size=len(pidx), p=[0.62, 0.2, 0.1, 0.05, 0.03]) + 1
+    list_price = prod["price"].to_numpy()[pidx]
+    cents = np.round(list_price * 100)
+    item_price = np.clip(np.round(cents * rng.uniform(0.9, 1.1, len(pidx))), np.ceil(cents * 0.9), np.floor(cents * 1.1)) / 100
+    item_ids = np.arange(meta["next_order_item_id"], meta["next_order_item_id"] + len(pidx), dtype=np.int64)
+    meta["next_order_item_id"] += len(pidx)
+    items = pd.DataFrame(
+        {"order_item_id": item_ids, "order_id": order_ids[item_order], "product_id": pidx + 1, "quantity": qty, "item_price": item_price}
+    )
+
+    # Each order's future: cancellation, or processing, shipping and delivery on later days.
+    cancelled = rng.random(n) < 0.06
+    processing_ts = ts + rng.integers(600, 20 * 3600, n)
+    cancel_ts = ts + rng.integers(1800, 48 * 3600, n)
+    ship_day = k + rng.choice(np.arange(1, 8), size=n, p=[0.3, 0.28, 0.18, 0.1, 0.06, 0.05, 0.03])
+    ship_ts = ship_day * DAY + rng.integers(8 * 3600, 20 * 3600, n)
+    deliver_ts = (ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
+    ev = [pd.DataFrame({"order_id": order_ids, "status": "Pending", "ts": ts})]
+    proc = ~cancelled | (processing_ts < cancel_ts)
+    ev.append(pd.DataFrame({"order_id": order_ids[proc], "status": "Processing", "ts": processing_ts[proc]}))
+    ev.append(pd.DataFrame({"order_id": order_ids[cancelled], "status": "Cancelled", "ts": cancel_ts[cancelled]}))
+    ok = ~cancelled
+    ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Shipped", "ts": ship_ts[ok]}))
+    ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Delivered", "ts": deliver_ts[ok]}))
+    state.order_events = pd.concat([state.order_events, *ev], ignore_index=True)
+    new_orders = pd.DataFrame(
+        {"order_id": order_ids, "customer_id": cidx + 1, "order_day": k, "ship_day": np.where(ok, ship_day, -1),
+         "payment_method": payment, "channel": channel, "coupon_code": coupon, "placed_at": ts}
+    )  # fmt: skip
+    state.open_orders = pd.concat([state.open_orders, new_orders.drop(columns="placed_at")], ignore_index=True)
+
+    # Units are reserved in a warehouse now and leave it on the ship day (or are released on cancel).
+    wh = rng.choice(int(meta["warehouses"]), size=len(pidx), p=_warehouse_weights(int(meta["warehouses"])))
+    release = np.where(ok[item_order], ship_day[item_order], cancel_ts[item_order] // DAY)
+    state.open_items = pd.concat(
+        [state.open_items, pd.DataFrame({"order_id": order_ids[item_order], "warehouse": wh, "product_idx": pidx, "quantity": qty,
+                                         "release_day": release, "ships": ok[item_order].astype(np.int64)})],
+        ignore_index=True,
+    )  # fmt: skip
+    _plan_shipments(state, rng, order_ids[ok], ship_day[ok], np.bincount(item_order, minlength=n)[ok])
+    return new_orders, items
+
+
+def _plan_shipments(state: WorldState, rng: np.random.Generator, order_ids: np.ndarray, ship_day: np.ndarray, n_items: np.ndarray) -> None:
+    n_ship = np.minimum(rng.choice([1, 2, 3], size=len(order_ids), p=[0.85, 0.12, 0.03]), np.maximum(n_items, 1))
+    oi = np.repeat(np.arange(len(order_ids)), n_ship)
+    first = np.r_[True, oi[1:] != oi[:-1]] if len(oi) else np.array([], dtype=bool)
+    day = ship_day[oi] + np.where(first, 0, rng.integers(0, 3, len(oi)))
+    carrier = _weighted(rng, vocab.CARRIER_WEIGHTS, len(oi))
+    items_per = n_items[oi] / n_ship[oi]
+    base = np.array([vocab.CARRIER_BASE_COST[c] for c in carrier]) if len(oi) else np.array([])
+    cost = np.clip(np.round(base + 2.2 * items_per + rng.gamma(2.0, 2.5, len(oi)), 2), *SHIPMENT_COST_RANGE)
+    sid = np.arange(state.meta["next_shipment_id"], state.meta["next_shipment_id"] + len(oi), dtype=np.int64)
+    state.meta["next_shipment_id"] += len(oi)
+    state.pending_shipments = pd.concat(
+        [state.pending_shipments, pd.DataFrame({"shipment_id": sid, "order_id": order_ids[oi], "shipment_day": day,
+                                                 "carrier": carrier, "tracking_number": tracking_numbers(carrier, sid),
+                                                 "shipment_cost": cost})],
+        ignore_index=True,
+    )  # fmt: skip
+
+
+def tracking_numbers(carrier: np.ndarray, shipment_id: np.ndarray) -> np.ndarray:
+    """Carrier-style tracking numbers, unique because each encodes a bijective scramble of the id."""
+    scrambled = (shipment_id.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(10**12)
+    digits = np.char.mod("%012d", scrambled.astype(np.int64)).astype(object)
+    prefix = {"UPS": "1Z", "FedEx": "7", "USPS": "9400", "DHL": "JD", "Amazon Logistics": "TBA", "OnTrac": "C"}
+    ids = np.char.mod("%08d", shipment_id).astype(object)
+    pre = np.array([prefix[c] for c in carrier], dtype=object) if len(carrier) else np.array([], dtype=object)
+    return pre + digits + ids
+
+
+def _order_status_rows(state: WorldState, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per order whose status changed today, with its end-of-day status; plus its previous version."""
+    ev = state.order_events
+    day = ev["ts"].to_numpy() // DAY
+    today = ev[day == k].sort_values(["order_id", "ts"], kind="stable")
+    latest = today.groupby("order_id", sort=True).tail(1)
+    earliest = today.groupby("order_id", sort=True).head(1)
+    state.order_events = ev[day > k].reset_index(drop=True)
+
+    oo = state.open_orders.set_index("order_id")
+    rows = oo.loc[latest["order_id"].to_numpy()].reset_index()
+    rows["status"] = latest["status"].to_numpy()
+    rows["updated_at"] = latest["ts"].to_numpy()
+    rows["ship_day"] = np.where(rows["status"].isin(["Shipped", "Delivered"]), rows["ship_day"], -1)
+
+    # The version each row replaces: the status before today's first change (none for new orders).
+    prev_status = _previous_status(earliest["status"].to_numpy())
+    has_prev = rows["order_day"].to_numpy() < k
+    prev = rows[has_prev].copy()
+    prev["status"] = prev_status[has_prev]
+    prev["ship_day"] = np.where(prev["status"].isin(["Shipped", "Delivered"]), oo.loc[prev["order_id"].to_numpy(), "ship_day"].to_numpy(), -1)
+    prev["updated_at"] = prev["updated_at"] - 3600 * 24
+
+    done = rows.loc[rows["status"].isin(["Delivered", "Cancelled"]), "order_id"]
+    state.open_orders = state.open_orders[~state.open_orders["order_id"].isin(done)].reset_index(drop=True)
+    return rows.reset_index(drop=True), prev.reset_index(drop=True)
+
+
+def _previous_status(first_today: np.ndarray) -> np.ndarray:
+    before = {"Pending": "Pending", "Processing": "Pending", "Shipped": "Processing", "Delivered": "Shipped", "Cancelled": "Processing"}
+    return np.array([before[s] for s in first_today], dtype=object)
+
+
+def _shipments_day(state: WorldState, k: int) -> pd.DataFrame:
+    ps = state.pending_shipments
+    due = ps["shipment_day"].to_numpy() == k
+    out = ps[due].sort_values("shipment_id").reset_index(drop=True)
+    state.pending_shipments = ps[~due].reset_index(drop=True)
+    return out
+
+
+def _move_stock(state: WorldState, rng: np.random.Generator, k: int) -> None:
+    """Ship today's units out of stock (never below zero), receive restocks, reorder what runs low."""
+    inv = state.inventory
+    n_prod = len(state.products)
+    wh_n = int(state.meta["warehouses"])
+    slot = inv["warehouse"].to_numpy() * n_prod + inv["product_idx"].to_numpy()
+    pos = np.full(wh_n * n_prod, -1, dtype=np.int64)
+    pos[slot] = np.arange(len(inv))
+
+    items = state.open_items
+    release = items["release_day"].to_numpy() == k
+    shipped = items[release & (items["ships"].to_numpy() == 1)]
+    on_hand = inv["on_hand"].to_numpy().copy()
+    out_units = np.bincount(pos[shipped["warehouse"].to_numpy() * n_prod + shipped["product_idx"].to_numpy()],
+                            weights=shipped["quantity"].to_numpy(), minlength=len(inv)).astype(np.int64)  # fmt: skip
+    on_hand = np.maximum(on_hand - out_units, 0)
+    state.open_items = items[~release].reset_index(drop=True)
+
+    arriving = inv["restock_day"].to_numpy() == k
+    on_hand = on_hand + np.where(arriving, inv["restock_qty"].to_numpy(), 0)
+    restock_day = np.where(arriving, -1, inv["restock_day"].to_numpy())
+
+    reserved = _reserved(state, pos, n_prod, len(inv))
+    available = on_hand - reserved
+    low = (available <= inv["reorder_point"].to_numpy()) & (restock_day < 0)
+    target = inv["reorder_point"].to_numpy() * 3
+    restock_day = np.where(low, k + rng.integers(2, 7, len(inv)), restock_day)
+    restock_qty = np.where(low, np.maximum(target - available, inv["reorder_point"].to_numpy()), inv["restock_qty"].to_numpy())
+    inv["on_hand"], inv["restock_day"], inv["restock_qty"] = on_hand, restock_day, restock_qty
+
+
+def _reserved(state: WorldState, pos: np.ndarray, n_prod: int, size: int) -> np.ndarray:
+    it = state.open_items
+    idx = pos[it["warehouse"].to_numpy() * n_prod + it["product_idx"].to_numpy()]
+    return np.bincount(idx, weights=it["quantity"].to_numpy(), minlength=size).astype(np.int64)
+
+
+def _snapshot(state: WorldState, rng: np.random.Generator, k: int) -> pd.DataFrame:
+    inv = state.inventory
+    n_prod = len(state.products)
+    slot = inv["warehouse"].to_numpy() * n_prod + inv["product_idx"].to_numpy()
+    pos = np.full(int(state.meta["warehouses"]) * n_prod, -1, dtype=np.int64)
+    pos[slot] = np.arange(len(inv))
+    prod = state.products
+    pidx = inv["product_idx"].to_numpy()
+    launched = prod["launch_day"].to_numpy()[pidx] <= k
+    unit_cost = np.round(prod["price"].to_numpy()[pidx] * prod["cost_ratio"].to_numpy()[pidx], 2)
+    snap = pd.DataFrame(
+        {
+            "snapshot_day": k,
+            "warehouse": inv["warehouse"].to_numpy(),
+            "product_id": pidx + 1,
+            "on_hand": inv["on_hand"].to_numpy(),
+            "reserved": np.minimum(_reserved(state, pos, n_prod, len(inv)), inv["on_hand"].to_numpy()),
+            "reorder_point": inv["reorder_point"].to_numpy(),
+            "unit_cost": np.maximum(unit_cost, 0.01),
+        }
+    )[launched]
+    return snap.sort_values(["warehouse", "product_id"]).reset_index(drop=True)

@@ -1,0 +1,103 @@
+"""File access by URI, so the same code writes to local disk or object storage.
+
+Local paths and file:// URIs use the local filesystem; s3://, gs://, abfs://, hdfs:// go through
+pyarrow's filesystems (credentials from the usual environment variables).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+
+def join(root: str, *parts: str) -> str:
+    """Join URI or path segments with '/' (object stores have no os.sep)."""
+    out = root.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def local_path(uri: str) -> Path:
+    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+
+
+@lru_cache(maxsize=16)
+def _filesystem(scheme_and_authority: str) -> pafs.FileSystem:
+    fs, _ = pafs.FileSystem.from_uri(scheme_and_authority)
+    return fs
+
+
+def _remote(uri: str) -> tuple[pafs.FileSystem, str]:
+    scheme, rest = uri.split("://", 1)
+    authority = rest.split("/", 1)[0]
+    fs = _filesystem(f"{scheme}://{authority}")
+    _, path = pafs.FileSystem.from_uri(uri)
+    return fs, path
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Write a whole file atomically where the filesystem allows (local: temp file, then rename)."""
+    if is_local(uri):
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return
+    fs, path = _remote(uri)
+    with fs.open_output_stream(path) as out:  # object stores publish on close, so this is atomic too
+        out.write(data)
+
+
+def read_bytes(uri: str) -> bytes:
+    if is_local(uri):
+        return local_path(uri).read_bytes()
+    fs, path = _remote(uri)
+    with fs.open_input_stream(path) as fh:
+        return fh.read()
+
+
+def exists(uri: str) -> bool:
+    if is_local(uri):
+        return local_path(uri).exists()
+    fs, path = _remote(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def list_files(uri: str) -> list[str]:
+    """All files below a directory URI, recursively, as URIs, sorted; empty if it does not exist."""
+    if is_local(uri):
+        base = local_path(uri)
+        if not base.exists():
+            return []
+        prefix = "file://" if uri.startswith("file://") else ""
+        return sorted(prefix + str(p) for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
+    fs, path = _remote(uri)
+    scheme = uri.split("://", 1)[0]
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sorted(f"{scheme}://{i.path}" for i in infos if i.type == pafs.FileType.File)
+
+
+def delete_tree(uri: str) -> None:
+    if is_local(uri):
+        import shutil
+
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+        return
+    fs, path = _remote(uri)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_dir(path)
