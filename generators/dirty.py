@@ -135,54 +135,52 @@ def inject_table(
     n = len(df)
     if n == 0:
         return df, []
-    df = df.astype(object).copy()
-    keycol = source.key[-1] if source.name != "inventory" else "product_id"
     present = list(df.columns)
+    cells = df.to_numpy(dtype=object).copy()
+    keycol = present.index(source.key[-1] if source.name != "inventory" else "product_id")
     order = rng.permutation(n)
     cursor = 0
-    defects: list[tuple[float, Defect]] = []  # (position in file, defect)
+    defects: list[tuple[int, Defect]] = []  # (row index before insertions, defect)
     for kind in VALUE_KINDS:
         cands = _eligible(source, kind, present)
         count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor) if cands else 0
-        for r in order[cursor : cursor + count]:
+        for r in order[cursor : cursor + count].tolist():
             col = cands[rng.integers(len(cands))]
             j = present.index(col)
-            original = df.iat[r, j]
+            original = cells[r, j]
             if original is None or original == "":
                 continue
-            new = _mutate(kind, source, col, original, rng)
-            df.iat[r, j] = new
-            defects.append((float(r), Defect(source.name, file, None, str(df.iat[r, present.index(keycol)]), kind, col, new, original, sheet)))
+            cells[r, j] = _mutate(kind, source, col, original, rng)
+            defects.append((r, Defect(source.name, file, None, str(cells[r, keycol]), kind, col, cells[r, j], original, sheet)))
         cursor += count
 
-    extra_rows: list[tuple[float, list[Any], Defect]] = []
+    # Extra rows: exact copies placed later in the file, and older versions of changed keys anywhere.
+    extra: list[tuple[float, np.ndarray, Defect, int | None]] = []
     n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
-    for r in order[cursor : cursor + n_dup]:
-        pos = float(rng.integers(r + 1, n + 1)) - 0.5
-        row = list(df.iloc[r])
-        extra_rows.append((pos, row, Defect(source.name, file, None, str(row[present.index(keycol)]), "duplicate_row", sheet=sheet, note=f"exact copy of row {r}")))
-    cursor += n_dup
+    for r in order[cursor : cursor + n_dup].tolist():
+        d = Defect(source.name, file, None, str(cells[r, keycol]), "duplicate_row", sheet=sheet)
+        extra.append((float(rng.integers(r + 1, n + 1)) - 0.5, cells[r].copy(), d, r))
     if previous is not None and len(previous):
-        n_upd = min(int(rng.binomial(n, rates.get("key_update", 0.0))), len(previous))
-        for p in rng.choice(len(previous), size=n_upd, replace=False):
-            row = [previous.iloc[p][c] if c in previous.columns else "" for c in present]
-            pos = float(rng.integers(0, n + 1)) - 0.5
-            extra_rows.append((pos, row, Defect(source.name, file, None, str(row[present.index(keycol)]), "key_update", note="older version of this key; the later version must win")))
+        prev = previous.reindex(columns=present).fillna("").to_numpy(dtype=object)
+        n_upd = min(int(rng.binomial(n, rates.get("key_update", 0.0))), len(prev))
+        for p in rng.choice(len(prev), size=n_upd, replace=False).tolist():
+            note = "older version of this key; the later version in this file must win"
+            d = Defect(source.name, file, None, str(prev[p, keycol]), "key_update", sheet=sheet, note=note)
+            extra.append((float(rng.integers(0, n + 1)) - 0.5, prev[p], d, None))
 
-    positions = np.r_[np.arange(n, dtype=float), [e[0] + 1e-6 * i for i, e in enumerate(extra_rows)]]
-    rows = [list(df.iloc[i]) for i in range(n)] + [e[1] for e in extra_rows]
+    positions = np.r_[np.arange(n, dtype=float), [e[0] + 1e-6 * i for i, e in enumerate(extra)]]
     final_order = np.argsort(positions, kind="stable")
-    row_number = np.empty(len(rows), dtype=np.int64)
-    row_number[final_order] = np.arange(1, len(rows) + 1)
-    out = pd.DataFrame([rows[i] for i in final_order], columns=present)
+    row_number = np.empty(len(positions), dtype=np.int64)
+    row_number[final_order] = np.arange(1, len(positions) + 1)
+    all_cells = np.vstack([cells, *[e[1][None, :] for e in extra]]) if extra else cells
+    out = pd.DataFrame(all_cells[final_order], columns=present)
     result = []
-    for pos, d in defects:
-        d.row = int(row_number[int(pos)])
+    for r, d in defects:
+        d.row = int(row_number[r])
         result.append(d)
-    for i, (_, _, d) in enumerate(extra_rows):
+    for i, (_, _, d, src) in enumerate(extra):
         d.row = int(row_number[n + i])
-        if d.kind == "duplicate_row":
-            src = int(d.note.rsplit(" ", 1)[1])  # type: ignore[union-attr]
+        if src is not None:
             d.note = f"exact copy of row {int(row_number[src])}"
         result.append(d)
     result.sort(key=lambda d: (d.row or 0, d.kind))

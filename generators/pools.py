@@ -1,4 +1,4 @@
-"""Value pools built once with Faker; the per-row work is then vectorised numpy sampling from them."""
+"""Value pools taken from Faker's locale data once; the per-row work is vectorised sampling from them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from faker import Faker
+from faker.providers.person.en_US import Provider as PersonProvider
 
 
 @dataclass(frozen=True)
@@ -17,25 +17,20 @@ class Pools:
     brands: np.ndarray
 
 
-def _clean_unique(values: list[str], limit: int) -> np.ndarray:
-    seen: dict[str, None] = {}
-    for v in values:
-        v = v.strip()
-        if v and re.fullmatch(r"[A-Za-z][A-Za-z' -]*", v):
-            seen.setdefault(v, None)
-        if len(seen) >= limit:
-            break
-    return np.array(list(seen), dtype=object)
+def _names(weighted: dict[str, float] | tuple[str, ...]) -> np.ndarray:
+    names = sorted({n for n in weighted if re.fullmatch(r"[A-Za-z][A-Za-z' -]*", n)})
+    return np.array(names, dtype=object)
 
 
 @lru_cache(maxsize=4)
 def build_pools(seed: int) -> Pools:
-    """Deterministic for a seed (and the pinned Faker version)."""
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
-    first = _clean_unique([fake.first_name() for _ in range(1500)], 1000)
-    last = _clean_unique([fake.last_name() for _ in range(2000)], 1200)
-    brands = _clean_unique([fake.last_name() + suffix for suffix in ("", "co", " & Sons", " Labs") for _ in range(60)], 150)
+    """Deterministic for a seed and the pinned Faker version (its en_US name lists)."""
+    rng = np.random.default_rng(seed)
+    first = _names({**PersonProvider.first_names_female, **PersonProvider.first_names_male})
+    last = _names(PersonProvider.last_names)
+    suffixes = np.array(["", "co", " & Sons", " Labs", " Outfitters", " Goods"], dtype=object)
+    brand_roots = last[rng.choice(len(last), size=150, replace=False)]
+    brands = np.array(sorted(set(brand_roots + suffixes[rng.integers(0, len(suffixes), 150)])), dtype=object)
     return Pools(first_names=first, last_names=last, brands=brands)
 
 

@@ -168,14 +168,17 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
 
     for d in defects:
         summary.defects[d.kind] = summary.defects.get(d.kind, 0) + 1
-    manifest = {
-        "day": day,
-        "seed": seed,
-        "dirty": bool(meta.get("dirty")),
-        "files": files,
-        "defects": [d.to_json() for d in defects],
-    }
-    storage.write_bytes(storage.join(bronze, "_manifest", f"manifest_{day}.json"), json.dumps(manifest, indent=1).encode())
+    head = {"day": day, "seed": seed, "dirty": bool(meta.get("dirty"))}
+    storage.write_bytes(storage.join(bronze, "_manifest", f"manifest_{day}.json"), manifest_bytes(head, files, defects))
+
+
+def manifest_bytes(head: dict[str, object], files: list[dict[str, object]], defects: list[Defect]) -> bytes:
+    """Valid JSON with one file or defect per line, so it reads well and diffs well."""
+    lines = [json.dumps(head)[:-1] + ","]
+    lines.append(' "files": [\n  ' + ",\n  ".join(json.dumps(f) for f in files) + "\n ],")
+    body = ",\n  ".join(json.dumps(d.to_json()) for d in defects)
+    lines.append(' "defects": [' + ("\n  " + body + "\n ]" if defects else "]") + "\n}\n")
+    return "\n".join(lines).encode()
 
 
 def _cell(v: object) -> object:
@@ -193,99 +196,99 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
     k = state.next_day - 1
     day = to_date(k).isoformat()
     lines = encode_json_lines(events)
-    n = len(events)
-    text: list[str | None] = [None] * n  # replaced lines, where a defect changed one
-    hour = events["hour"].to_numpy().copy()
+    n = len(events["ts_ms"])
+    hour = events["hour"].copy()
     target_day = np.full(n, k, dtype=np.int64)
-    kinds: dict[int, tuple[str, str | None, object, object]] = {}
-    extra: list[tuple[int, int, str, Defect]] = []  # (target day, hour, line, defect) for redelivered copies
-    event_ids = events["event_id"].to_numpy()
+    replaced: dict[int, str] = {}
+    defect_of: dict[int, Defect] = {}
+    redelivered: list[tuple[int, int, str, Defect]] = []
+    event_ids = events["event_id"]
     if rates:
         order = rng.permutation(n)
         cursor = 0
         for kind in ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case", "malformed_json"):
             count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
-            for r in order[cursor : cursor + count]:
-                new, col, val, orig = mutate_event_line(kind, lines[int(r)].as_py(), rng)
-                text[int(r)] = new
-                kinds[int(r)] = (kind, col, val, orig)
+            for r in order[cursor : cursor + count].tolist():
+                new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
+                replaced[r] = new
+                defect_of[r] = Defect("clickstream", "", None, str(event_ids[r]), kind, col, val, orig)
             cursor += count
         n_late = min(int(rng.binomial(n, rates.get("late_event", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_late]:
-            delay = int(rng.integers(1, 30))  # hours
-            h = int(hour[r]) + delay
+        for r in order[cursor : cursor + n_late].tolist():
+            h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
             target_day[r], hour[r] = k + h // 24, h % 24
-            kinds[int(r)] = ("late_event", None, None, f"{day}T{int(events['hour'].iat[int(r)]):02d}")
+            note = f"belongs to {clickstream_file(day, int(events['hour'][r]))}"
+            defect_of[r] = Defect("clickstream", "", None, str(event_ids[r]), "late_event", note=note)
         cursor += n_late
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_dup]:
+        for r in order[cursor : cursor + n_dup].tolist():
             h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
-            extra.append((k + h // 24, h % 24, lines[int(r)].as_py(), Defect("clickstream", "", None, str(event_ids[r]), "duplicate_row", note="redelivered copy")))
+            copy = Defect("clickstream", "", None, str(event_ids[r]), "duplicate_row", note="redelivered copy of an event")
+            redelivered.append((k + h // 24, h % 24, lines[r].as_py(), copy))
 
-    # Lines held from earlier days for today, then today's own lines, grouped by target hour.
-    held = state.late_lines
-    mine = held[held["target_day"] == k] if len(held) else held
-    later: list[dict[str, object]] = [] if not len(held) else held[held["target_day"] > k].to_dict("records")
-    late_block: dict[int, list[tuple[int | str, Defect | None]]] = {h: [] for h in range(24)}
-    for rec in mine.to_dict("records") if len(mine) else []:
-        d = _from_dict(json.loads(rec["defect"])) if rec["defect"] else None
-        late_block[int(rec["hour"])].append((str(rec["line"]), d))
-
-    def defect_for(r: int) -> Defect | None:
-        if r not in kinds:
-            return None
-        kind, col, val, orig = kinds[r]
-        return Defect("clickstream", "", None, str(event_ids[r]), kind, col, val, orig)
-
-    # Replaced, held and redelivered lines live after the generated ones, addressed by index >= n.
-    extra_text: list[str] = []
-
-    def add_text(line: str) -> int:
-        extra_text.append(line)
-        return n + len(extra_text) - 1
-
-    line_index = np.arange(n, dtype=np.int64)
-    for r, t in enumerate(text):
-        if t is not None:
-            line_index[r] = add_text(t)
-    late_rows = np.array([r for r, v in kinds.items() if v[0] == "late_event"], dtype=np.int64)
+    # Appended after each hour's own lines: late events and redelivered copies (today's and held ones).
     is_late = np.zeros(n, dtype=bool)
-    is_late[late_rows] = True
-    for r in np.flatnonzero(is_late & (target_day == k)):
-        late_block[int(hour[r])].append((int(line_index[r]), defect_for(int(r))))  # type: ignore[arg-type]
-    for r in np.flatnonzero(target_day > k):
-        d = defect_for(int(r))
-        later.append({"target_day": int(target_day[r]), "hour": int(hour[r]), "line": text[r] or lines[int(r)].as_py(),
-                      "defect": json.dumps(d.to_json() | {"file": "", "row": None}) if d else ""})  # fmt: skip
-    for td, h, line, d in extra:
+    is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
+    tails: dict[int, list[tuple[int | str, Defect | None]]] = {h: [] for h in range(24)}
+    later: list[dict[str, object]] = []
+    held = state.late_lines
+    for rec in held.to_dict("records") if len(held) else []:
+        if int(rec["target_day"]) == k:
+            tails[int(rec["hour"])].append((str(rec["line"]), _from_dict(json.loads(rec["defect"])) if rec["defect"] else None))
+        else:
+            later.append(rec)
+    for r in np.flatnonzero(is_late).tolist():
+        if target_day[r] == k:
+            tails[int(hour[r])].append((r, defect_of[r]))
+        else:
+            later.append({"target_day": int(target_day[r]), "hour": int(hour[r]), "line": replaced.get(r) or lines[r].as_py(),
+                          "defect": json.dumps(defect_of[r].to_json())})  # fmt: skip
+    for td, h, line, d in redelivered:
         if td == k:
-            late_block[h].append((line, d))
+            tails[h].append((line, d))
         else:
             later.append({"target_day": td, "hour": h, "line": line, "defect": json.dumps(d.to_json())})
     state.late_lines = pd.DataFrame(later, columns=["target_day", "hour", "line", "defect"]).astype(
         {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
     )
 
+    # Text that is not in `lines` is appended to it once; rows then address lines by index.
+    extra_text: list[str] = []
+    line_index = np.arange(n, dtype=np.int64)
+    for r, t in sorted(replaced.items()):
+        line_index[r] = n + len(extra_text)
+        extra_text.append(t)
+    for h in range(24):
+        resolved = []
+        for ref, d in tails[h]:
+            if isinstance(ref, str):
+                resolved.append((n + len(extra_text), d))
+                extra_text.append(ref)
+            else:
+                resolved.append((int(line_index[ref]), d))
+        tails[h] = resolved  # type: ignore[assignment]
+    all_lines = pa.concat_arrays([lines, pa.array(extra_text, pa.string())]) if extra_text else lines
+
     on_time = np.flatnonzero((target_day == k) & ~is_late)
     by_hour = on_time[np.argsort(hour[on_time], kind="stable")]
     bounds = np.searchsorted(hour[by_hour], np.arange(25))
-    defect_rows = {r: defect_for(r) for r in kinds if not is_late[r] and target_day[r] == k}
-    all_lines = pa.concat_arrays([lines, pa.array(extra_text, pa.string())]) if extra_text else lines
+    defect_rows_by_hour: dict[int, list[int]] = {}
+    for r, d in defect_of.items():
+        if d.kind != "late_event":
+            defect_rows_by_hour.setdefault(int(hour[r]), []).append(r)
     for h in range(24):
         main = by_hour[bounds[h] : bounds[h + 1]]
-        tail = [(e if isinstance(e, int) else add_text(e), d) for e, d in late_block[h]]
-        if extra_text and len(all_lines) != n + len(extra_text):
-            all_lines = pa.concat_arrays([lines, pa.array(extra_text, pa.string())])
+        tail = tails[h]
         if not len(main) and not tail:
             continue
         idx = np.r_[line_index[main], np.array([t[0] for t in tail], dtype=np.int64)]
         path = clickstream_file(day, h)
         storage.write_bytes(storage.join(bronze, path), _concat(all_lines.take(pa.array(idx))))
-        found = [(int(np.searchsorted(main, r)) + 1, d) for r, d in defect_rows.items() if hour[r] == h]
+        found = [(int(np.searchsorted(main, r)) + 1, defect_of[r]) for r in defect_rows_by_hour.get(h, [])]
         found += [(len(main) + i + 1, d) for i, (_, d) in enumerate(tail) if d is not None]
         for lineno, d in sorted(found, key=lambda x: x[0]):
-            d.file, d.row = path, lineno  # type: ignore[union-attr]
-            defects.append(d)  # type: ignore[arg-type]
+            d.file, d.row = path, lineno
+            defects.append(d)
         files.append({"source": "clickstream", "file": path, "rows": len(idx)})
         summary.add("clickstream", len(idx))
 

@@ -353,6 +353,7 @@ def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int
     cancel_ts = ts + rng.integers(1800, 48 * 3600, n)
     ship_day = k + rng.choice(np.arange(1, 8), size=n, p=[0.3, 0.28, 0.18, 0.1, 0.06, 0.05, 0.03])
     ship_ts = ship_day * DAY + rng.integers(8 * 3600, 20 * 3600, n)
+    processing_ts = np.minimum(processing_ts, ship_ts - 1800)  # ship_ts is at least 8 hours into a later day
     deliver_ts = (ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
     ev = [pd.DataFrame({"order_id": order_ids, "status": "Pending", "ts": ts})]
     proc = ~cancelled | (processing_ts < cancel_ts)

@@ -138,6 +138,8 @@ def _connect(url: str) -> SparkSession:
     # a remote URL next to a master.
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
+    # pyspark.sql.functions dispatches on this flag to build Connect columns instead of JVM ones.
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     try:
         session = ConnectSession.builder.remote(url).getOrCreate()
         session.conf.set("spark.sql.session.timeZone", "UTC")

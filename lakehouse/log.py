@@ -1,0 +1,36 @@
+"""Logging that carries the run id on every line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+
+def new_run_id() -> str:
+    """Sortable and unique enough: UTC time plus a short random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class _RunIdFilter(logging.Filter):
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = self.run_id
+        return True
+
+
+def setup_logging(run_id: str, level: str = "INFO") -> logging.Logger:
+    handler = logging.StreamHandler()
+    handler.addFilter(_RunIdFilter(run_id))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(run_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("py4j", "pyspark", "urllib3", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("lakehouse")

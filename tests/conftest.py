@@ -1,0 +1,63 @@
+"""Shared fixtures: one embedded Spark session per test process, and small generated worlds."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generators.runner import generate
+from lakehouse.config import Config, GeneratorConfig, load_config
+from tests.bronze_audit import Bronze, load
+
+# Small worlds spanning Thanksgiving week 2025: Black Friday, Cyber Monday and two Sundays (inventory).
+WORLD_START = dt.date(2025, 11, 24)
+WORLD_DAYS = 14
+WORLD_SCALE = 0.05
+
+
+def small_settings(**changes: object) -> GeneratorConfig:
+    base = load_config(env={}).generator
+    return dataclasses.replace(base, seed=7, start_date=WORLD_START, days=WORLD_DAYS, scale=WORLD_SCALE, **changes)
+
+
+@pytest.fixture(scope="session")
+def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return load_config(root=str(tmp_path_factory.mktemp("lake")), env={})
+
+
+@pytest.fixture(scope="session")
+def spark(cfg: Config) -> Iterator[object]:
+    from lakehouse.session import get_spark, stop_spark
+
+    session = get_spark(cfg, "lakehouse-tests")
+    yield session
+    stop_spark()
+
+
+@pytest.fixture(scope="session")
+def dirty_world(tmp_path_factory: pytest.TempPathFactory) -> Bronze:
+    root = tmp_path_factory.mktemp("dirty")
+    generate(str(root), small_settings())
+    return load(root)
+
+
+@pytest.fixture(scope="session")
+def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Bronze:
+    root = tmp_path_factory.mktemp("clean")
+    generate(str(root), small_settings(), clean=True)
+    return load(root)
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    import hashlib
+
+    bronze = root / "bronze"
+    return {
+        str(p.relative_to(bronze)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(bronze.rglob("*"))
+        if p.is_file() and "_state" not in p.parts
+    }
