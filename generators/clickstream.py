@@ -22,14 +22,24 @@ STAGE = np.array([1, 1, 1, 2, 3, 4, 5], dtype=float)  # funnel position of each 
 
 # Page vocabulary: generic pages and category pages, then the fixed funnel pages.
 CATEGORY_PAGES = tuple("/category/" + c.lower().replace(" & ", "-").replace(" ", "-") for c in CATEGORIES)
-PAGES = (*vocab.PAGE_TITLES, *CATEGORY_PAGES, "/search?q=", "/product/", "/cart", "/checkout", "/checkout/confirmation")
+PAGES = (
+    *vocab.PAGE_TITLES,
+    *CATEGORY_PAGES,
+    "/search?q=",
+    "/product/",
+    "/cart",
+    "/checkout",
+    "/checkout/confirmation",
+)
 P_SEARCH, P_PRODUCT, P_CART, P_CHECKOUT, P_CONFIRM = (PAGES.index(p) for p in PAGES[-5:])
 SEARCH_SLUGS = tuple(t.replace(" ", "+") for t in vocab.SEARCH_TERMS)
 REFERRER_BY_SOURCE = tuple(vocab.REFERRERS[s] for s in TRAFFIC_SOURCES)
 COUNTRY_CODE = {c: i for i, c in enumerate(COUNTRIES)}
 
 
-def _codes(rng: np.random.Generator, weights: dict[str, float], vocabulary: tuple[str, ...], n: int) -> np.ndarray:
+def _codes(
+    rng: np.random.Generator, weights: dict[str, float], vocabulary: tuple[str, ...], n: int
+) -> np.ndarray:
     p = np.array([weights.get(v, 0.0) for v in vocabulary])
     return rng.choice(len(vocabulary), size=n, p=p / p.sum()).astype(np.int32)
 
@@ -52,7 +62,9 @@ def fixed_width_strings(chars: np.ndarray) -> pa.Array:
     """An Arrow string array over an (n, width) uint8 matrix, without a Python object per row."""
     n, width = chars.shape
     offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
-    return pa.Array.from_buffers(pa.string(), n, [None, offsets, pa.py_buffer(np.ascontiguousarray(chars).tobytes())])
+    return pa.Array.from_buffers(
+        pa.string(), n, [None, offsets, pa.py_buffer(np.ascontiguousarray(chars).tobytes())]
+    )
 
 
 def _segments(sess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +75,12 @@ def _segments(sess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def simulate_sessions(
-    rng: np.random.Generator, day: int, customers: pd.DataFrame, products: pd.DataFrame, new_orders: pd.DataFrame, items: pd.DataFrame
+    rng: np.random.Generator,
+    day: int,
+    customers: pd.DataFrame,
+    products: pd.DataFrame,
+    new_orders: pd.DataFrame,
+    items: pd.DataFrame,
 ) -> dict[str, np.ndarray]:
     """One day's events as columns sorted by event time."""
     online = new_orders[new_orders["channel"].isin(["web", "mobile_app"])].reset_index(drop=True)
@@ -75,10 +92,20 @@ def simulate_sessions(
 
     # Buying sessions view and add exactly the ordered items (items are grouped by order, in order).
     buy_items = items[items["order_id"].isin(online["order_id"])]
-    k_items = online["order_id"].map(buy_items.groupby("order_id").size()).fillna(0).to_numpy().astype(np.int64)
+    k_items = (
+        online["order_id"].map(buy_items.groupby("order_id").size()).fillna(0).to_numpy().astype(np.int64)
+    )
     first_item = np.r_[0, np.cumsum(k_items)[:-1]]
-    item_product = buy_items.set_index("order_id").loc[online["order_id"]]["product_id"].to_numpy() - 1 if n_buy else np.array([], np.int64)
-    item_qty = buy_items.set_index("order_id").loc[online["order_id"]]["quantity"].to_numpy() if n_buy else np.array([], np.int64)
+    item_product = (
+        buy_items.set_index("order_id").loc[online["order_id"]]["product_id"].to_numpy() - 1
+        if n_buy
+        else np.array([], np.int64)
+    )
+    item_qty = (
+        buy_items.set_index("order_id").loc[online["order_id"]]["quantity"].to_numpy()
+        if n_buy
+        else np.array([], np.int64)
+    )
 
     carts = rng.random(n_browse) < 0.12
     n_view_b = rng.poisson(1.9, n_browse) + carts  # a cart needs a viewed product
@@ -150,7 +177,10 @@ def simulate_sessions(
     # Visitors: buyers are their order's customer; a third of browsers are logged in.
     eligible = customers["customer_id"].to_numpy()[customers["signup_day"].to_numpy() <= day]
     logged_in = rng.random(n_browse) < 0.35
-    sess_customer = np.r_[np.where(logged_in, eligible[rng.integers(0, len(eligible), n_browse)], 0), online["customer_id"].to_numpy()].astype(np.int64)
+    sess_customer = np.r_[
+        np.where(logged_in, eligible[rng.integers(0, len(eligible), n_browse)], 0),
+        online["customer_id"].to_numpy(),
+    ].astype(np.int64)
     cust_country = customers["country"].map(COUNTRY_CODE).to_numpy().astype(np.int32)
     sess_country = _codes(rng, vocab.COUNTRY_WEIGHTS, COUNTRIES, n_sess)
     known = sess_customer > 0
@@ -214,7 +244,9 @@ def simulate_sessions(
 def _decode(codes: np.ndarray, vocabulary: tuple[str | None, ...]) -> pa.Array:
     """Integer codes to strings; a negative code or a None entry is null."""
     dictionary = pa.array(list(vocabulary), pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), dictionary).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), dictionary).cast(
+        pa.string()
+    )
 
 
 _PAD2 = tuple(f"{i:02d}" for i in range(60))

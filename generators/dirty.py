@@ -31,7 +31,14 @@ EXPECTED = {
     "malformed_json": "quarantined",
     "new_column": "schema_evolved",
 }
-VALUE_KINDS = ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case")
+VALUE_KINDS = (
+    "null_required",
+    "type_mismatch",
+    "date_format",
+    "out_of_range",
+    "orphan_fk",
+    "whitespace_case",
+)
 ORPHAN_ID_BASE = 900_000_000  # ids at or above this are never allocated, so they never resolve
 JUNK_NUMBERS = ("N/A", "abc", "12,5", "#VALUE!", "two", "?")
 JUNK_DATES = ("not a date", "2026-13-45", "00/00/0000", "TBD")
@@ -72,7 +79,11 @@ def _plain(v: Any) -> Any:
 
 
 def _eligible(source: Source, kind: str, present: list[str]) -> list[str]:
-    cols = [c for c in (*source.columns, *source.optional_columns) if c.name in present and c.name not in source.key]
+    cols = [
+        c
+        for c in (*source.columns, *source.optional_columns)
+        if c.name in present and c.name not in source.key
+    ]
     if kind == "null_required":
         return [c.name for c in cols if c.required]
     if kind == "type_mismatch":
@@ -104,11 +115,19 @@ def _mutate(kind: str, source: Source, col: str, value: Any, rng: np.random.Gene
         t = dt.datetime.strptime(str(value)[:19], "%Y-%m-%dT%H:%M:%S")
         return t.strftime(TIMESTAMP_FORMATS[1 + rng.integers(len(TIMESTAMP_FORMATS) - 1)])
     if kind == "out_of_range":
-        lo, hi = spec.range  # type: ignore[misc]
+        _, hi = spec.range  # type: ignore[misc]
         if spec.kind == "int":
-            bad = int(hi) + 1 + int(rng.integers(1, 50)) if rng.random() < 0.5 and hi < 1_000_000 else -int(rng.integers(1, 20))
+            bad = (
+                int(hi) + 1 + int(rng.integers(1, 50))
+                if rng.random() < 0.5 and hi < 1_000_000
+                else -int(rng.integers(1, 20))
+            )
             return bad if not isinstance(value, str) else str(bad)
-        bad_f = round(hi * 10 + float(rng.integers(1, 100)), 2) if rng.random() < 0.5 else -round(float(rng.uniform(1, 50)), 2)
+        bad_f = (
+            round(hi * 10 + float(rng.integers(1, 100)), 2)
+            if rng.random() < 0.5
+            else -round(float(rng.uniform(1, 50)), 2)
+        )
         return bad_f if not isinstance(value, str) else f"{bad_f:.2f}"
     if kind == "orphan_fk":
         bad_id = ORPHAN_ID_BASE + int(rng.integers(0, 99_999_999))
@@ -151,7 +170,22 @@ def inject_table(
             if original is None or original == "":
                 continue
             cells[r, j] = _mutate(kind, source, col, original, rng)
-            defects.append((r, Defect(source.name, file, None, str(cells[r, keycol]), kind, col, cells[r, j], original, sheet)))
+            defects.append(
+                (
+                    r,
+                    Defect(
+                        source.name,
+                        file,
+                        None,
+                        str(cells[r, keycol]),
+                        kind,
+                        col,
+                        cells[r, j],
+                        original,
+                        sheet,
+                    ),
+                )
+            )
         cursor += count
 
     # Extra rows: exact copies placed later in the file, and older versions of changed keys anywhere.
@@ -189,21 +223,30 @@ def inject_table(
 
 # ---- clickstream (JSON lines) ----
 
+
 def mutate_event_line(kind: str, line: str, rng: np.random.Generator) -> tuple[str, str | None, Any, Any]:
     """Apply one value defect to a JSON line; returns (new line, column, new value, original value)."""
     obj = json.loads(line)
     if kind == "malformed_json":
         cut = int(rng.integers(5, max(6, len(line) - 10)))
-        broken = line[:cut].rstrip("\n") if rng.random() < 0.7 else "{\"event_id\": " + line[cut:].rstrip("\n")[:40] + " ]]"
+        broken = (
+            line[:cut].rstrip("\n")
+            if rng.random() < 0.7
+            else '{"event_id": ' + line[cut:].rstrip("\n")[:40] + " ]]"
+        )
         return broken + "\n", None, None, None
     if kind == "null_required":
-        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[rng.integers(7)]
+        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[
+            rng.integers(7)
+        ]
         orig, obj[col] = obj[col], None
     elif kind == "type_mismatch":
         ids = [c for c in ("customer_id", "product_id", "order_id") if obj.get(c) is not None]
         col = ids[rng.integers(len(ids))] if ids else "event_ts"
         orig = obj[col]
-        obj[col] = (JUNK_NUMBERS if col != "event_ts" else JUNK_DATES)[rng.integers(len(JUNK_NUMBERS if col != "event_ts" else JUNK_DATES))]
+        obj[col] = (JUNK_NUMBERS if col != "event_ts" else JUNK_DATES)[
+            rng.integers(len(JUNK_NUMBERS if col != "event_ts" else JUNK_DATES))
+        ]
     elif kind == "date_format":
         col, orig = "event_ts", obj["event_ts"]
         t = dt.datetime.strptime(orig[:19], "%Y-%m-%dT%H:%M:%S")

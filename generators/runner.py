@@ -67,7 +67,9 @@ def generate(
     state = load_state(bronze)
     if state is None:
         first = start or settings.start_date
-        state = initial_state(settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed))
+        state = initial_state(
+            settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed)
+        )
         state.meta["dirty"] = dirty_on
         state.meta["rates"] = dict(sorted(settings.dirty.rates.items())) if dirty_on else {}
         state.meta["new_column_from_day"] = settings.dirty.new_column_from_day if dirty_on else None
@@ -90,7 +92,9 @@ def generate(
     return summary
 
 
-def _check_continuation(state: WorldState, s: GeneratorConfig, start: dt.date | None, dirty_on: bool, bronze: str) -> None:
+def _check_continuation(
+    state: WorldState, s: GeneratorConfig, start: dt.date | None, dirty_on: bool, bronze: str
+) -> None:
     meta = state.meta
     nxt = to_date(state.next_day)
     problems = []
@@ -101,7 +105,9 @@ def _check_continuation(state: WorldState, s: GeneratorConfig, start: dt.date | 
     if int(meta["warehouses"]) != s.warehouses:
         problems.append(f"warehouses {s.warehouses} (the world has {meta['warehouses']})")
     if bool(meta.get("dirty")) != dirty_on:
-        problems.append(f"dirty data {'on' if dirty_on else 'off (--clean)'} (the world has it {'on' if meta.get('dirty') else 'off'})")
+        problems.append(
+            f"dirty data {'on' if dirty_on else 'off (--clean)'} (the world has it {'on' if meta.get('dirty') else 'off'})"
+        )
     if start is not None and start != nxt:
         problems.append(f"start {start} (the world continues on {nxt})")
     if problems:
@@ -129,23 +135,43 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
     def write_csv(source: str, frame: pd.DataFrame, previous: pd.DataFrame | None) -> None:
         path = daily_file(source, day)
         rng = rng_for(seed, k, f"dirty-{source}")
-        frame, found = inject_table(frame, SOURCES[source], path, rng, rates, previous) if rates else (frame, [])
+        frame, found = (
+            inject_table(frame, SOURCES[source], path, rng, rates, previous) if rates else (frame, [])
+        )
         storage.write_bytes(storage.join(bronze, path), writers.csv_bytes(frame))
         defects.extend(found)
         files.append({"source": source, "file": path, "rows": len(frame)})
         summary.add(source, len(frame))
 
-    write_csv("customers", writers.format_customers(out.customers), writers.format_customers(out.customers_previous))
-    write_csv("products", writers.format_products(out.products), writers.format_products(out.products_previous))
+    write_csv(
+        "customers", writers.format_customers(out.customers), writers.format_customers(out.customers_previous)
+    )
+    write_csv(
+        "products", writers.format_products(out.products), writers.format_products(out.products_previous)
+    )
     orders_prev = writers.format_orders(out.orders_previous, with_coupon)
     write_csv("orders", writers.format_orders(out.orders, with_coupon), orders_prev)
     if with_coupon and world_day == int(new_col_from):
-        defects.append(Defect("orders", daily_file("orders", day), None, None, "new_column", "coupon_code", note="first file with this column"))
+        defects.append(
+            Defect(
+                "orders",
+                daily_file("orders", day),
+                None,
+                None,
+                "new_column",
+                "coupon_code",
+                note="first file with this column",
+            )
+        )
     write_csv("order_items", writers.format_order_items(out.order_items), None)
     write_csv("shipments", writers.format_shipments(out.shipments), None)
 
-    events = simulate_sessions(rng_for(seed, k, "clickstream"), k, state.customers, state.products, out.new_orders, out.order_items)
-    _write_clickstream(bronze, state, events, rates, rng_for(seed, k, "dirty-clickstream"), defects, files, summary)
+    events = simulate_sessions(
+        rng_for(seed, k, "clickstream"), k, state.customers, state.products, out.new_orders, out.order_items
+    )
+    _write_clickstream(
+        bronze, state, events, rates, rng_for(seed, k, "dirty-clickstream"), defects, files, summary
+    )
 
     if out.inventory is not None:
         iso = to_date(k).isocalendar()
@@ -169,7 +195,9 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
     for d in defects:
         summary.defects[d.kind] = summary.defects.get(d.kind, 0) + 1
     head = {"day": day, "seed": seed, "dirty": bool(meta.get("dirty"))}
-    storage.write_bytes(storage.join(bronze, "_manifest", f"manifest_{day}.json"), manifest_bytes(head, files, defects))
+    storage.write_bytes(
+        storage.join(bronze, "_manifest", f"manifest_{day}.json"), manifest_bytes(head, files, defects)
+    )
 
 
 def manifest_bytes(head: dict[str, object], files: list[dict[str, object]], defects: list[Defect]) -> bytes:
@@ -206,7 +234,15 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
     if rates:
         order = rng.permutation(n)
         cursor = 0
-        for kind in ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case", "malformed_json"):
+        for kind in (
+            "null_required",
+            "type_mismatch",
+            "date_format",
+            "out_of_range",
+            "orphan_fk",
+            "whitespace_case",
+            "malformed_json",
+        ):
             count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
             for r in order[cursor : cursor + count].tolist():
                 new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
@@ -223,7 +259,14 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
         for r in order[cursor : cursor + n_dup].tolist():
             h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
-            copy = Defect("clickstream", "", None, str(event_ids[r]), "duplicate_row", note="redelivered copy of an event")
+            copy = Defect(
+                "clickstream",
+                "",
+                None,
+                str(event_ids[r]),
+                "duplicate_row",
+                note="redelivered copy of an event",
+            )
             redelivered.append((k + h // 24, h % 24, lines[r].as_py(), copy))
 
     # Appended after each hour's own lines: late events and redelivered copies (today's and held ones).
@@ -234,7 +277,9 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
     held = state.late_lines
     for rec in held.to_dict("records") if len(held) else []:
         if int(rec["target_day"]) == k:
-            tails[int(rec["hour"])].append((str(rec["line"]), _from_dict(json.loads(rec["defect"])) if rec["defect"] else None))
+            tails[int(rec["hour"])].append(
+                (str(rec["line"]), _from_dict(json.loads(rec["defect"])) if rec["defect"] else None)
+            )
         else:
             later.append(rec)
     for r in np.flatnonzero(is_late).tolist():

@@ -47,7 +47,9 @@ def save_state(bronze: str, state: WorldState) -> None:
         buf = io.BytesIO()
         getattr(state, name).to_parquet(buf, index=False)
         storage.write_bytes(storage.join(base, f"{name}.{day}.parquet"), buf.getvalue())
-    storage.write_bytes(storage.join(base, "meta.json"), json.dumps(state.meta, indent=2, sort_keys=True).encode())
+    storage.write_bytes(
+        storage.join(base, "meta.json"), json.dumps(state.meta, indent=2, sort_keys=True).encode()
+    )
 
 
 def load_state(bronze: str) -> WorldState | None:
@@ -75,5 +77,4 @@ def prune_state(bronze: str, keep_day: int) -> None:
         name = uri.rsplit("/", 1)[-1]
         parts = name.split(".")
         if len(parts) == 3 and parts[2] == "parquet" and parts[1].isdigit() and int(parts[1]) != keep_day:
-            if storage.is_local(uri):
-                storage.local_path(uri).unlink(missing_ok=True)
+            storage.delete(uri)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from lakehouse.sources import CARRIERS, CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS
 
 # Share of the catalog per category, and lognormal price parameters (median $, sigma).
-CATEGORY_SHARE = dict(zip(CATEGORIES, (0.12, 0.18, 0.12, 0.09, 0.12, 0.08, 0.10, 0.05, 0.08, 0.06), strict=True))
+CATEGORY_SHARE = dict(
+    zip(CATEGORIES, (0.12, 0.18, 0.12, 0.09, 0.12, 0.08, 0.10, 0.05, 0.08, 0.06), strict=True)
+)
 CATEGORY_PRICE = {
     "Electronics": (180.0, 1.0),
     "Apparel": (38.0, 0.6),
@@ -32,16 +34,49 @@ CATEGORY_COST_RATIO = {
     "Office Supplies": 0.5,
 }
 CATEGORY_NOUNS = {
-    "Electronics": ("Headphones", "Speaker", "Smartwatch", "Tablet", "Monitor", "Keyboard", "Camera", "Charger"),
+    "Electronics": (
+        "Headphones",
+        "Speaker",
+        "Smartwatch",
+        "Tablet",
+        "Monitor",
+        "Keyboard",
+        "Camera",
+        "Charger",
+    ),
     "Apparel": ("T-Shirt", "Hoodie", "Jeans", "Jacket", "Sneakers", "Dress", "Scarf", "Socks"),
     "Home & Garden": ("Lamp", "Planter", "Cushion", "Rug", "Garden Hose", "Cookware Set", "Vase", "Blanket"),
-    "Sports & Outdoors": ("Yoga Mat", "Tent", "Water Bottle", "Dumbbells", "Backpack", "Bike Helmet", "Running Shorts"),
+    "Sports & Outdoors": (
+        "Yoga Mat",
+        "Tent",
+        "Water Bottle",
+        "Dumbbells",
+        "Backpack",
+        "Bike Helmet",
+        "Running Shorts",
+    ),
     "Books": ("Novel", "Cookbook", "Biography", "Field Guide", "Workbook", "Anthology", "Atlas"),
-    "Toys & Games": ("Board Game", "Puzzle", "Building Set", "Plush Toy", "Card Game", "Action Figure", "Kite"),
+    "Toys & Games": (
+        "Board Game",
+        "Puzzle",
+        "Building Set",
+        "Plush Toy",
+        "Card Game",
+        "Action Figure",
+        "Kite",
+    ),
     "Health & Beauty": ("Moisturizer", "Shampoo", "Serum", "Toothbrush", "Lip Balm", "Sunscreen", "Vitamins"),
     "Automotive": ("Floor Mats", "Dash Cam", "Car Charger", "Wiper Blades", "Seat Cover", "Tire Inflator"),
     "Food & Beverages": ("Coffee Beans", "Green Tea", "Olive Oil", "Dark Chocolate", "Granola", "Hot Sauce"),
-    "Office Supplies": ("Notebook", "Pen Set", "Desk Organizer", "Stapler", "Planner", "Sticky Notes", "Binder"),
+    "Office Supplies": (
+        "Notebook",
+        "Pen Set",
+        "Desk Organizer",
+        "Stapler",
+        "Planner",
+        "Sticky Notes",
+        "Binder",
+    ),
 }
 ADJECTIVES = (
     "Classic", "Premium", "Eco", "Ultra", "Compact", "Deluxe", "Essential", "Pro", "Smart", "Vintage",
@@ -54,7 +89,11 @@ SEARCH_TERMS = (
 )  # fmt: skip
 PAGE_TITLES = ("/", "/deals", "/new-arrivals", "/bestsellers", "/account", "/help", "/cart")
 COUNTRY_WEIGHTS = dict(
-    zip(COUNTRIES, (0.42, 0.1, 0.07, 0.08, 0.06, 0.05, 0.03, 0.04, 0.04, 0.02, 0.03, 0.03, 0.02, 0.01), strict=True)
+    zip(
+        COUNTRIES,
+        (0.42, 0.1, 0.07, 0.08, 0.06, 0.05, 0.03, 0.04, 0.04, 0.02, 0.03, 0.03, 0.02, 0.01),
+        strict=True,
+    )
 )
 PAYMENT_WEIGHTS = dict(zip(PAYMENT_METHODS, (0.42, 0.18, 0.2, 0.1, 0.06, 0.04), strict=True))
 CHANNEL_WEIGHTS = dict(zip(CHANNELS, (0.55, 0.32, 0.09, 0.04), strict=True))

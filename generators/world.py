@@ -75,7 +75,13 @@ def _new_products(rng: np.random.Generator, pools: Pools, n: int, first_id: int)
     share = np.array([vocab.CATEGORY_SHARE[c] for c in CATEGORIES])
     category = cats[rng.choice(len(cats), size=n, p=share / share.sum())]
     adjective = np.array(vocab.ADJECTIVES, dtype=object)[rng.integers(0, len(vocab.ADJECTIVES), n)]
-    noun = np.array([vocab.CATEGORY_NOUNS[c][i % len(vocab.CATEGORY_NOUNS[c])] for c, i in zip(category, rng.integers(0, 1000, n), strict=True)], dtype=object)
+    noun = np.array(
+        [
+            vocab.CATEGORY_NOUNS[c][i % len(vocab.CATEGORY_NOUNS[c])]
+            for c, i in zip(category, rng.integers(0, 1000, n), strict=True)
+        ],
+        dtype=object,
+    )
     brand = pools.brands[rng.integers(0, len(pools.brands), n)]
     ids = np.arange(first_id, first_id + n)
     name = brand + " " + adjective + " " + noun + " " + np.char.mod("%03d", ids % 1000).astype(object)
@@ -127,7 +133,9 @@ def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pool
     prod = _new_products(rng, pools, sz.products, 1)
     prod["launch_day"] = k0 - rng.integers(1, 2 * 365, sz.products)
     prod["updated_at"] = prod["launch_day"] * DAY - rng.integers(3600, 20 * DAY, sz.products)
-    prod["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in prod["category"]]) * rng.uniform(0.9, 1.1, sz.products)
+    prod["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in prod["category"]]) * rng.uniform(
+        0.9, 1.1, sz.products
+    )
 
     return WorldState(
         meta={
@@ -162,7 +170,9 @@ def _warehouse_weights(n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def _initial_inventory(rng: np.random.Generator, prod: pd.DataFrame, sz: Sizes, warehouses: int) -> pd.DataFrame:
+def _initial_inventory(
+    rng: np.random.Generator, prod: pd.DataFrame, sz: Sizes, warehouses: int
+) -> pd.DataFrame:
     pop = prod["popularity"].to_numpy()
     units_per_day = sz.orders_per_day * 2.0 * 1.7 * pop / pop.sum()
     ww = _warehouse_weights(warehouses)
@@ -219,27 +229,54 @@ def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -
     inventory = _snapshot(state, rng_for(seed, k, "snapshot"), k) if to_date(k).isoweekday() == 7 else None
 
     state.meta["next_day"] = k + 1
-    return DayOutput(k, cust_out, cust_prev, prod_out, prod_prev, orders_out, orders_prev, items, shipments, new_orders, inventory)
+    return DayOutput(
+        k,
+        cust_out,
+        cust_prev,
+        prod_out,
+        prod_prev,
+        orders_out,
+        orders_prev,
+        items,
+        shipments,
+        new_orders,
+        inventory,
+    )
 
 
-def _customers_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int, demand: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _customers_day(
+    state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int, demand: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     cust = state.customers
     first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
     # Profile changes first (email or country), then today's signups.
     n_change = 0 if first_day else rng.binomial(len(cust), 0.0015)
-    changed = np.sort(rng.choice(len(cust), size=n_change, replace=False)) if n_change else np.array([], dtype=np.int64)
+    changed = (
+        np.sort(rng.choice(len(cust), size=n_change, replace=False))
+        if n_change
+        else np.array([], dtype=np.int64)
+    )
     changed = changed[cust["signup_day"].to_numpy()[changed] < k]
     previous = cust.iloc[changed][CUSTOMER_COLS].copy()
     if len(changed):
         moves = rng.random(len(changed)) < 0.4
         new_country = _weighted(rng, vocab.COUNTRY_WEIGHTS, len(changed))
-        new_domain = np.array(vocab.EMAIL_DOMAINS, dtype=object)[rng.integers(0, len(vocab.EMAIL_DOMAINS), len(changed))]
+        new_domain = np.array(vocab.EMAIL_DOMAINS, dtype=object)[
+            rng.integers(0, len(vocab.EMAIL_DOMAINS), len(changed))
+        ]
         local = cust["email"].to_numpy()[changed]
-        new_email = np.array([e.split("@")[0] for e in local], dtype=object) + np.char.mod("%d", k % 97).astype(object) + "@" + new_domain
+        new_email = (
+            np.array([e.split("@")[0] for e in local], dtype=object)
+            + np.char.mod("%d", k % 97).astype(object)
+            + "@"
+            + new_domain
+        )
         ci = cust.columns.get_loc
         cust.iloc[changed, ci("country")] = np.where(moves, new_country, cust["country"].to_numpy()[changed])
         cust.iloc[changed, ci("email")] = np.where(moves, cust["email"].to_numpy()[changed], new_email)
-        cust.iloc[changed, ci("updated_at")] = np.maximum(_times_in_day(rng, k, len(changed)), previous["updated_at"].to_numpy() + 1)
+        cust.iloc[changed, ci("updated_at")] = np.maximum(
+            _times_in_day(rng, k, len(changed)), previous["updated_at"].to_numpy() + 1
+        )
 
     n_new = rng.poisson(sz.customers * 0.003 * demand)
     new = _new_customers(rng, pools, n_new, len(cust) + 1)
@@ -256,30 +293,44 @@ def _customers_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz
     return out.reset_index(drop=True), previous.reset_index(drop=True)
 
 
-def _products_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _products_day(
+    state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     prod = state.products
     first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
     n_price = 0 if first_day else min(rng.poisson(sz.products * 0.004), len(prod))
     n_recat = 0 if first_day else rng.binomial(1, min(1.0, sz.products * 0.0005))
-    changed = np.sort(rng.choice(len(prod), size=n_price + n_recat, replace=False)) if n_price + n_recat else np.array([], dtype=np.int64)
+    changed = (
+        np.sort(rng.choice(len(prod), size=n_price + n_recat, replace=False))
+        if n_price + n_recat
+        else np.array([], dtype=np.int64)
+    )
     previous = prod.iloc[changed][PRODUCT_COLS].copy()
     if len(changed):
         pi = prod.columns.get_loc
         is_recat = np.zeros(len(changed), dtype=bool)
         is_recat[rng.permutation(len(changed))[:n_recat]] = True
         factor = rng.choice([0.8, 0.85, 0.9, 0.95, 1.05, 1.1, 1.15, 1.2], size=len(changed))
-        new_price = np.clip(np.floor(prod["price"].to_numpy()[changed] * factor) + 0.99, PRICE_RANGE[0], PRICE_RANGE[1])
+        new_price = np.clip(
+            np.floor(prod["price"].to_numpy()[changed] * factor) + 0.99, PRICE_RANGE[0], PRICE_RANGE[1]
+        )
         prod.iloc[changed, pi("price")] = np.where(is_recat, prod["price"].to_numpy()[changed], new_price)
         cats = np.array(CATEGORIES, dtype=object)
-        prod.iloc[changed, pi("category")] = np.where(is_recat, cats[rng.integers(0, len(cats), len(changed))], prod["category"].to_numpy()[changed])
+        prod.iloc[changed, pi("category")] = np.where(
+            is_recat, cats[rng.integers(0, len(cats), len(changed))], prod["category"].to_numpy()[changed]
+        )
         # Changes take effect at the start of the day, so the new price is in force for all of it.
-        prod.iloc[changed, pi("updated_at")] = np.maximum(k * DAY + rng.integers(0, 3600, len(changed)), previous["updated_at"].to_numpy() + 1)
+        prod.iloc[changed, pi("updated_at")] = np.maximum(
+            k * DAY + rng.integers(0, 3600, len(changed)), previous["updated_at"].to_numpy() + 1
+        )
 
     n_new = 0 if first_day else rng.poisson(sz.products * 0.002)
     new = _new_products(rng, pools, n_new, len(prod) + 1)
     new["launch_day"] = k + rng.integers(0, 15, n_new)  # announced up to two weeks before launch
     new["updated_at"] = _times_in_day(rng, k, n_new)
-    new["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in new["category"]]) * rng.uniform(0.9, 1.1, n_new)
+    new["cost_ratio"] = np.array([vocab.CATEGORY_COST_RATIO[c] for c in new["category"]]) * rng.uniform(
+        0.9, 1.1, n_new
+    )
     if n_new:
         state.products = pd.concat([prod, new], ignore_index=True)
         inv = state.inventory
@@ -299,7 +350,9 @@ def _products_day(state: WorldState, pools: Pools, rng: np.random.Generator, sz:
     return out[PRODUCT_COLS].reset_index(drop=True), previous.reset_index(drop=True)
 
 
-def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _place_orders(
+    state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     cust, prod, meta = state.customers, state.products, state.meta
     n = int(rng.poisson(sz.orders_per_day * demand))
     signup = cust["signup_day"].to_numpy()
@@ -340,11 +393,22 @@ def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int
     qty = rng.choice(5, size=len(pidx), p=[0.62, 0.2, 0.1, 0.05, 0.03]) + 1
     list_price = prod["price"].to_numpy()[pidx]
     cents = np.round(list_price * 100)
-    item_price = np.clip(np.round(cents * rng.uniform(0.9, 1.1, len(pidx))), np.ceil(cents * 0.9), np.floor(cents * 1.1)) / 100
+    item_price = (
+        np.clip(
+            np.round(cents * rng.uniform(0.9, 1.1, len(pidx))), np.ceil(cents * 0.9), np.floor(cents * 1.1)
+        )
+        / 100
+    )
     item_ids = np.arange(meta["next_order_item_id"], meta["next_order_item_id"] + len(pidx), dtype=np.int64)
     meta["next_order_item_id"] += len(pidx)
     items = pd.DataFrame(
-        {"order_item_id": item_ids, "order_id": order_ids[item_order], "product_id": pidx + 1, "quantity": qty, "item_price": item_price}
+        {
+            "order_item_id": item_ids,
+            "order_id": order_ids[item_order],
+            "product_id": pidx + 1,
+            "quantity": qty,
+            "item_price": item_price,
+        }
     )
 
     # Each order's future: cancellation, or processing, shipping and delivery on later days.
@@ -354,11 +418,15 @@ def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int
     ship_day = k + rng.choice(np.arange(1, 8), size=n, p=[0.3, 0.28, 0.18, 0.1, 0.06, 0.05, 0.03])
     ship_ts = ship_day * DAY + rng.integers(8 * 3600, 20 * 3600, n)
     processing_ts = np.minimum(processing_ts, ship_ts - 1800)  # ship_ts is at least 8 hours into a later day
-    deliver_ts = (ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
+    deliver_ts = (
+        ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])
+    ) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
     ev = [pd.DataFrame({"order_id": order_ids, "status": "Pending", "ts": ts})]
     proc = ~cancelled | (processing_ts < cancel_ts)
     ev.append(pd.DataFrame({"order_id": order_ids[proc], "status": "Processing", "ts": processing_ts[proc]}))
-    ev.append(pd.DataFrame({"order_id": order_ids[cancelled], "status": "Cancelled", "ts": cancel_ts[cancelled]}))
+    ev.append(
+        pd.DataFrame({"order_id": order_ids[cancelled], "status": "Cancelled", "ts": cancel_ts[cancelled]})
+    )
     ok = ~cancelled
     ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Shipped", "ts": ship_ts[ok]}))
     ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Delivered", "ts": deliver_ts[ok]}))
@@ -367,7 +435,9 @@ def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int
         {"order_id": order_ids, "customer_id": cidx + 1, "order_day": k, "ship_day": np.where(ok, ship_day, -1),
          "payment_method": payment, "channel": channel, "coupon_code": coupon, "placed_at": ts}
     )  # fmt: skip
-    state.open_orders = pd.concat([state.open_orders, new_orders.drop(columns="placed_at")], ignore_index=True)
+    state.open_orders = pd.concat(
+        [state.open_orders, new_orders.drop(columns="placed_at")], ignore_index=True
+    )
 
     # Units are reserved in a warehouse now and leave it on the ship day (or are released on cancel).
     wh = rng.choice(int(meta["warehouses"]), size=len(pidx), p=_warehouse_weights(int(meta["warehouses"])))
@@ -381,8 +451,16 @@ def _place_orders(state: WorldState, rng: np.random.Generator, sz: Sizes, k: int
     return new_orders, items
 
 
-def _plan_shipments(state: WorldState, rng: np.random.Generator, order_ids: np.ndarray, ship_day: np.ndarray, n_items: np.ndarray) -> None:
-    n_ship = np.minimum(rng.choice([1, 2, 3], size=len(order_ids), p=[0.85, 0.12, 0.03]), np.maximum(n_items, 1))
+def _plan_shipments(
+    state: WorldState,
+    rng: np.random.Generator,
+    order_ids: np.ndarray,
+    ship_day: np.ndarray,
+    n_items: np.ndarray,
+) -> None:
+    n_ship = np.minimum(
+        rng.choice([1, 2, 3], size=len(order_ids), p=[0.85, 0.12, 0.03]), np.maximum(n_items, 1)
+    )
     oi = np.repeat(np.arange(len(order_ids)), n_ship)
     first = np.r_[True, oi[1:] != oi[:-1]] if len(oi) else np.array([], dtype=bool)
     day = ship_day[oi] + np.where(first, 0, rng.integers(0, 3, len(oi)))
@@ -404,7 +482,14 @@ def tracking_numbers(carrier: np.ndarray, shipment_id: np.ndarray) -> np.ndarray
     """Carrier-style tracking numbers, unique because each encodes a bijective scramble of the id."""
     scrambled = (shipment_id.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) % np.uint64(10**12)
     digits = np.char.mod("%012d", scrambled.astype(np.int64)).astype(object)
-    prefix = {"UPS": "1Z", "FedEx": "7", "USPS": "9400", "DHL": "JD", "Amazon Logistics": "TBA", "OnTrac": "C"}
+    prefix = {
+        "UPS": "1Z",
+        "FedEx": "7",
+        "USPS": "9400",
+        "DHL": "JD",
+        "Amazon Logistics": "TBA",
+        "OnTrac": "C",
+    }
     ids = np.char.mod("%08d", shipment_id).astype(object)
     pre = np.array([prefix[c] for c in carrier], dtype=object) if len(carrier) else np.array([], dtype=object)
     return pre + digits + ids
@@ -430,7 +515,11 @@ def _order_status_rows(state: WorldState, k: int) -> tuple[pd.DataFrame, pd.Data
     has_prev = rows["order_day"].to_numpy() < k
     prev = rows[has_prev].copy()
     prev["status"] = prev_status[has_prev]
-    prev["ship_day"] = np.where(prev["status"].isin(["Shipped", "Delivered"]), oo.loc[prev["order_id"].to_numpy(), "ship_day"].to_numpy(), -1)
+    prev["ship_day"] = np.where(
+        prev["status"].isin(["Shipped", "Delivered"]),
+        oo.loc[prev["order_id"].to_numpy(), "ship_day"].to_numpy(),
+        -1,
+    )
     prev["updated_at"] = prev["updated_at"] - 3600 * 24
 
     done = rows.loc[rows["status"].isin(["Delivered", "Cancelled"]), "order_id"]
@@ -439,7 +528,13 @@ def _order_status_rows(state: WorldState, k: int) -> tuple[pd.DataFrame, pd.Data
 
 
 def _previous_status(first_today: np.ndarray) -> np.ndarray:
-    before = {"Pending": "Pending", "Processing": "Pending", "Shipped": "Processing", "Delivered": "Shipped", "Cancelled": "Processing"}
+    before = {
+        "Pending": "Pending",
+        "Processing": "Pending",
+        "Shipped": "Processing",
+        "Delivered": "Shipped",
+        "Cancelled": "Processing",
+    }
     return np.array([before[s] for s in first_today], dtype=object)
 
 
@@ -478,7 +573,9 @@ def _move_stock(state: WorldState, rng: np.random.Generator, k: int) -> None:
     low = (available <= inv["reorder_point"].to_numpy()) & (restock_day < 0)
     target = inv["reorder_point"].to_numpy() * 3
     restock_day = np.where(low, k + rng.integers(2, 7, len(inv)), restock_day)
-    restock_qty = np.where(low, np.maximum(target - available, inv["reorder_point"].to_numpy()), inv["restock_qty"].to_numpy())
+    restock_qty = np.where(
+        low, np.maximum(target - available, inv["reorder_point"].to_numpy()), inv["restock_qty"].to_numpy()
+    )
     inv["on_hand"], inv["restock_day"], inv["restock_qty"] = on_hand, restock_day, restock_qty
 
 

@@ -18,7 +18,9 @@ _EPOCH_D = np.datetime64("1970-01-01", "D")
 def iso_dates(days: np.ndarray) -> np.ndarray:
     """int days since epoch -> 'YYYY-MM-DD'; negative (absent) -> ''."""
     days = np.asarray(days, dtype=np.int64)
-    out = np.datetime_as_string(_EPOCH_D + np.maximum(days, 0).astype("timedelta64[D]"), unit="D").astype(object)
+    out = np.datetime_as_string(_EPOCH_D + np.maximum(days, 0).astype("timedelta64[D]"), unit="D").astype(
+        object
+    )
     out[days < 0] = ""
     return out
 
@@ -110,16 +112,27 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False, lineterminator="\n").encode()
 
 
-def inventory_sheet_rows(snap: pd.DataFrame, warehouse_names: tuple[str, ...]) -> dict[str, list[list[object]]]:
+def inventory_sheet_rows(
+    snap: pd.DataFrame, warehouse_names: tuple[str, ...]
+) -> dict[str, list[list[object]]]:
     """Per warehouse sheet, rows of typed cells (dates as dates, counts as ints, money as floats)."""
     sheets: dict[str, list[list[object]]] = {}
     for w, name in enumerate(warehouse_names):
         part = snap[snap["warehouse"] == w]
-        day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(part["snapshot_day"].iloc[0]))) if len(part) else None
+        day = (
+            (dt.date(1970, 1, 1) + dt.timedelta(days=int(part["snapshot_day"].iloc[0])))
+            if len(part)
+            else None
+        )
         sheets[name] = [
             [day, name, int(p), int(o), int(r), int(rp), float(c)]
             for p, o, r, rp, c in zip(
-                part["product_id"], part["on_hand"], part["reserved"], part["reorder_point"], part["unit_cost"], strict=True
+                part["product_id"],
+                part["on_hand"],
+                part["reserved"],
+                part["reorder_point"],
+                part["unit_cost"],
+                strict=True,
             )
         ]
     return sheets

@@ -25,7 +25,9 @@ def source_files(root: str, source: str) -> list[str]:
 
 def read_csv_text(spark: SparkSession, files: list[str]) -> DataFrame:
     """CSV rows with the header's column names, all strings, no type inference."""
-    return spark.read.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(files)
+    return (
+        spark.read.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(files)
+    )
 
 
 def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:

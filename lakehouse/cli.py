@@ -16,16 +16,20 @@ from rich.table import Table
 from lakehouse import storage
 from lakehouse.config import Config, ConfigError, describe, load_config
 from lakehouse.log import new_run_id, setup_logging
-from lakehouse.session import EngineError, get_spark, resolve_engine, stop_spark
+from lakehouse.session import EngineError, get_spark, resolve_engine
 
 console = Console(stderr=False)
 
 
 def _common(p: argparse.ArgumentParser, engine: bool = False) -> None:
     p.add_argument("--root", help="storage root (path or URI); overrides storage.root and LAKEHOUSE_ROOT")
-    p.add_argument("--conf", help="configuration file; overrides LAKEHOUSE_CONF (default conf/lakehouse.yaml)")
+    p.add_argument(
+        "--conf", help="configuration file; overrides LAKEHOUSE_CONF (default conf/lakehouse.yaml)"
+    )
     if engine:
-        p.add_argument("--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode")
+        p.add_argument(
+            "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clean", action="store_true", help="no injected defects")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    i = sub.add_parser("inspect", help="read the bronze files through Spark and reconcile them with the manifest")
+    i = sub.add_parser(
+        "inspect", help="read the bronze files through Spark and reconcile them with the manifest"
+    )
     _common(i, engine=True)
+
+    e = sub.add_parser(
+        "engine-check", help="start the configured engine and run SQL and a Delta write/read on it"
+    )
+    _common(e, engine=True)
 
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
@@ -76,7 +87,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=label if label != "done" else "days")
 
-        summary = generate(cfg.root, cfg.generator, start=args.start, clean=True if args.clean else None, progress=progress)
+        summary = generate(
+            cfg.root, cfg.generator, start=args.start, clean=True if args.clean else None, progress=progress
+        )
     seconds = time.perf_counter() - started
     console.print(f"Days {summary.days[0]} to {summary.days[-1]}")
     table = Table(title="Bronze written")
@@ -88,10 +101,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     table.add_row("[bold]total", f"{sum(summary.files.values()):,}", f"[bold]{summary.total_rows:,}")
     console.print(table)
     if summary.defects:
-        console.print("Injected defects (ground truth in bronze/_manifest/): " + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.defects.items())))
+        console.print(
+            "Injected defects (ground truth in bronze/_manifest/): "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.defects.items()))
+        )
     else:
         console.print("No defects injected (clean data).")
-    console.print(f"{summary.total_rows:,} rows in {seconds:.1f} s ({summary.total_rows / max(seconds, 1e-9):,.0f} rows/s)")
+    console.print(
+        f"{summary.total_rows:,} rows in {seconds:.1f} s ({summary.total_rows / max(seconds, 1e-9):,.0f} rows/s)"
+    )
     return 0
 
 
@@ -99,17 +117,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from lakehouse.inspect import inspect_bronze
 
     cfg = _load(args)
-    console.print(f"Reading bronze under [bold]{cfg.root}[/bold] with the [bold]{resolve_engine(cfg)}[/bold] engine")
-    spark = get_spark(cfg, "lakehouse-inspect")
-    try:
-        rows = inspect_bronze(spark, cfg.root)
-    finally:
-        stop_spark()
+    console.print(
+        f"Reading bronze under [bold]{cfg.root}[/bold] with the [bold]{resolve_engine(cfg)}[/bold] engine"
+    )
+    rows = inspect_bronze(get_spark(cfg, "lakehouse-inspect"), cfg.root)
     if not rows:
         console.print("No bronze files found: run `lakehouse generate` first.")
         return 1
     table = Table(title="Bronze, as Spark reads it")
-    for col in ("source", "files", "rows read by Spark", "rows in manifest", "malformed", "defects recorded", "check"):
+    for col in (
+        "source",
+        "files",
+        "rows read by Spark",
+        "rows in manifest",
+        "malformed",
+        "defects recorded",
+        "check",
+    ):
         table.add_column(col, justify="left" if col == "source" else "right")
     ok = True
     for r in rows:
@@ -120,6 +144,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             f"{r['malformed']:,}", f"{r['defects']:,}", "[green]ok" if good else "[red]MISMATCH",
         )  # fmt: skip
     console.print(table)
+    return 0 if ok else 1
+
+
+def cmd_engine_check(args: argparse.Namespace) -> int:
+    from lakehouse.engine_check import run_check
+
+    result = run_check(args.root, args.conf, args.engine)
+    table = Table(title="Engine check")
+    table.add_column("check")
+    table.add_column("result")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    ok = result["sql_ok"] and result["delta_rows_now"] == 1010 and result["delta_rows_version_0"] == 1000
     return 0 if ok else 1
 
 
@@ -135,7 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run_id = new_run_id()
     setup_logging(run_id, "WARNING")
-    commands = {"generate": cmd_generate, "inspect": cmd_inspect, "config": cmd_config}
+    commands = {
+        "generate": cmd_generate,
+        "inspect": cmd_inspect,
+        "engine-check": cmd_engine_check,
+        "config": cmd_config,
+    }
     try:
         return commands[args.command](args)
     except (ConfigError, EngineError) as exc:
@@ -152,5 +195,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

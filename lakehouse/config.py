@@ -37,6 +37,16 @@ DEFECT_KINDS = (
 )
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps, so a bad date reaches our validation and gets its key named."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the key and the file."""
 
@@ -160,7 +170,9 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str, source: str) -> Any:
     values = {}
     for name in names:
         if name in data:
-            values[name] = _check_value(data[name], hints[name], f"{prefix}.{name}" if prefix else name, source)
+            values[name] = _check_value(
+                data[name], hints[name], f"{prefix}.{name}" if prefix else name, source
+            )
     return cls(**values)
 
 
@@ -177,7 +189,9 @@ def _validate(cfg: Config) -> None:
     if cfg.engine.embedded.sail_mode not in SAIL_MODES:
         fail("engine.embedded.sail_mode", f"must be one of {', '.join(SAIL_MODES)}")
     if cfg.engine.remote_url and not cfg.engine.remote_url.startswith("sc://"):
-        fail("engine.remote_url", f"must be a Spark Connect URL sc://host:port, got {cfg.engine.remote_url!r}")
+        fail(
+            "engine.remote_url", f"must be a Spark Connect URL sc://host:port, got {cfg.engine.remote_url!r}"
+        )
     g = cfg.generator
     if g.days < 1:
         fail("generator.days", f"must be at least 1, got {g.days}")
@@ -222,7 +236,7 @@ def load_config(
         raise ConfigError(f"configuration file {conf_path} does not exist (set --conf or LAKEHOUSE_CONF)")
     source = str(conf_path)
     try:
-        data = yaml.safe_load(conf_path.read_text()) or {}
+        data = yaml.load(conf_path.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import logging
 import os
@@ -69,7 +70,9 @@ def delta_maven_coordinates(delta_version: str | None = None) -> str:
 
 def _mentions_delta(existing: Mapping[str, str]) -> bool:
     keys = ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath", "spark.sql.extensions")
-    spark_home_jars = glob.glob(os.path.join(os.environ.get("SPARK_HOME", "/nonexistent"), "jars", "delta-spark*.jar"))
+    spark_home_jars = glob.glob(
+        os.path.join(os.environ.get("SPARK_HOME", "/nonexistent"), "jars", "delta-spark*.jar")
+    )
     return bool(spark_home_jars) or any("delta" in existing.get(k, "").lower() for k in keys[:3])
 
 
@@ -133,6 +136,23 @@ def _start_embedded(cfg: Config) -> str:
     return f"sc://{host}:{port}"
 
 
+def _reachable(url: str, timeout: float = 5.0) -> None:
+    """Fail fast: the Connect client would otherwise retry an absent server for minutes."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url.split(";", 1)[0])
+    host, port = parsed.hostname or "localhost", parsed.port or 15002
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise EngineError(
+            f"could not connect to Spark Connect at {url}: {exc.strerror or exc}. "
+            "Start the server (for Sail: `sail spark server --port PORT`) or fix engine.remote_url / SPARK_REMOTE"
+        ) from None
+
+
 def _connect(url: str) -> SparkSession:
     # The Connect builder directly: under spark-submit, MASTER is set and the generic builder refuses
     # a remote URL next to a master.
@@ -144,7 +164,9 @@ def _connect(url: str) -> SparkSession:
         session = ConnectSession.builder.remote(url).getOrCreate()
         session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as exc:
-        raise EngineError(f"could not connect to Spark Connect at {url}: {str(exc).splitlines()[0]}") from None
+        raise EngineError(
+            f"could not connect to Spark Connect at {url}: {str(exc).splitlines()[0]}"
+        ) from None
     return session  # type: ignore[return-value]
 
 
@@ -171,7 +193,9 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
         session._jvm.java.lang.Class.forName(DELTA_CATALOG)  # type: ignore[attr-defined]
     except Exception:
         session.stop()
-        raise DeltaUnavailableError(f"the Delta Lake classes ({DELTA_CATALOG}) are not on the classpath. " + _delta_help()) from None
+        raise DeltaUnavailableError(
+            f"the Delta Lake classes ({DELTA_CATALOG}) are not on the classpath. " + _delta_help()
+        ) from None
     return session
 
 
@@ -186,7 +210,9 @@ def get_spark(cfg: Config, app_name: str = "lakehouse") -> SparkSession:
         if mode == "embedded":
             _session = _connect(_start_embedded(cfg))
         elif mode == "remote":
-            _session = _connect(remote_url(cfg))
+            url = remote_url(cfg)
+            _reachable(url)
+            _session = _connect(url)
         elif mode == "classic":
             _session = _classic(cfg, app_name)
         else:  # config validation makes this unreachable
@@ -199,16 +225,12 @@ def stop_spark() -> None:
     global _session, _server
     with _lock:
         if _session is not None:
-            try:
+            with contextlib.suppress(Exception):  # a session whose server is gone cannot stop cleanly
                 _session.stop()
-            except Exception:  # a session whose server is already gone cannot be stopped cleanly
-                pass
             _session = None
         if _server is not None:
-            try:
+            with contextlib.suppress(Exception):
                 _server.stop()
-            except Exception:
-                pass
             _server = None
 
 

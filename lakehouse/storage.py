@@ -92,6 +92,16 @@ def list_files(uri: str) -> list[str]:
     return sorted(f"{scheme}://{i.path}" for i in infos if i.type == pafs.FileType.File)
 
 
+def delete(uri: str) -> None:
+    """Remove one file; absent is fine."""
+    if is_local(uri):
+        local_path(uri).unlink(missing_ok=True)
+        return
+    fs, path = _remote(uri)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_file(path)
+
+
 def delete_tree(uri: str) -> None:
     if is_local(uri):
         import shutil

@@ -33,7 +33,22 @@ class Bronze:
     @property
     def defects(self) -> pd.DataFrame:
         rows = [d for m in self.manifests for d in m["defects"]]
-        return pd.DataFrame(rows, columns=["source", "file", "row", "key", "kind", "column", "value", "original", "sheet", "note", "expected"])
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "source",
+                "file",
+                "row",
+                "key",
+                "kind",
+                "column",
+                "value",
+                "original",
+                "sheet",
+                "note",
+                "expected",
+            ],
+        )
 
 
 def load(root: Path) -> Bronze:
@@ -66,7 +81,10 @@ def load(root: Path) -> Bronze:
             header = list(rows[0])
             assert header == list(SOURCES["inventory"].column_names), (f, ws.title, header)
             for i, r in enumerate(rows[1:], start=1):
-                inv.append(dict(zip(header, r, strict=True)) | {"_file": str(f.relative_to(bronze)), "_sheet": ws.title, "_row": i})
+                inv.append(
+                    dict(zip(header, r, strict=True))
+                    | {"_file": str(f.relative_to(bronze)), "_sheet": ws.title, "_row": i}
+                )
     b.inventory = pd.DataFrame(inv)
     b.manifests = [json.loads(p.read_text()) for p in sorted((bronze / "_manifest").glob("manifest_*.json"))]
     return b
@@ -139,7 +157,9 @@ def _bad_events(b: Bronze, known: dict[str, set[str]]) -> tuple[list[str], list[
                 if c.kind == "enum":
                     good &= v in (c.allowed or ())
                 elif c.kind == "id":
-                    good &= isinstance(v, int) and (not c.references or str(v) in known[c.references.split(".")[0]])
+                    good &= isinstance(v, int) and (
+                        not c.references or str(v) in known[c.references.split(".")[0]]
+                    )
         if not good:
             files.append(rec["_file"])
             rows.append(rec["_row"])

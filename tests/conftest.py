@@ -21,7 +21,10 @@ WORLD_SCALE = 0.05
 
 def small_settings(**changes: object) -> GeneratorConfig:
     base = load_config(env={}).generator
-    return dataclasses.replace(base, seed=7, start_date=WORLD_START, days=WORLD_DAYS, scale=WORLD_SCALE, **changes)
+    dirty = dataclasses.replace(base.dirty, new_column_from_day=8)
+    return dataclasses.replace(
+        base, seed=7, start_date=WORLD_START, days=WORLD_DAYS, scale=WORLD_SCALE, dirty=dirty, **changes
+    )
 
 
 @pytest.fixture(scope="session")

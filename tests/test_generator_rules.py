@@ -45,7 +45,9 @@ def test_order_statuses_and_ship_dates(clean_world: Bronze) -> None:
     assert set(o["status"]) <= set(ORDER_STATUSES)
     shipped = o["status"].isin(["Shipped", "Delivered"])
     assert (o.loc[~shipped, "ship_date"] == "").all()
-    days = (pd.to_datetime(o.loc[shipped, "ship_date"]) - pd.to_datetime(o.loc[shipped, "order_date"])).dt.days
+    days = (
+        pd.to_datetime(o.loc[shipped, "ship_date"]) - pd.to_datetime(o.loc[shipped, "order_date"])
+    ).dt.days
     assert days.between(1, 7).all() and len(days) > 0
 
 
@@ -55,7 +57,9 @@ def test_status_only_moves_forward_in_time(clean_world: Bronze) -> None:
     grouped = o.groupby("order_id")
     assert (grouped["rank"].diff().dropna() > 0).all(), "each change is a step forward"
     assert (grouped["updated_at"].nunique() == grouped.size()).all()
-    cancelled_after = o[o["status"] == "Cancelled"].merge(o[o["status"].isin(["Shipped", "Delivered"])], on="order_id")
+    cancelled_after = o[o["status"] == "Cancelled"].merge(
+        o[o["status"].isin(["Shipped", "Delivered"])], on="order_id"
+    )
     assert cancelled_after.empty, "shipped orders are never cancelled"
     # Order attributes never change across versions.
     assert (grouped[["customer_id", "order_date", "payment_method", "channel"]].nunique() == 1).all().all()
@@ -116,7 +120,9 @@ def test_purchases_belong_to_real_orders_of_the_same_customer_that_day(clean_wor
     o = clean_world.tables["orders"].drop_duplicates("order_id").set_index("order_id")
     oid = buys["order_id"].astype(int).astype(str)
     assert oid.isin(o.index).all()
-    assert (buys["customer_id"].astype(int).astype(str).to_numpy() == o.loc[oid, "customer_id"].to_numpy()).all()
+    assert (
+        buys["customer_id"].astype(int).astype(str).to_numpy() == o.loc[oid, "customer_id"].to_numpy()
+    ).all()
     assert (buys["event_ts"].str[:10].to_numpy() == o.loc[oid, "order_date"].to_numpy()).all()
     assert oid.is_unique
     online = o[o["channel"].isin(["web", "mobile_app"])]
@@ -142,7 +148,9 @@ def test_funnel_and_conversion_are_realistic(clean_world: Bronze) -> None:
     first = ev.sort_values("event_ts").groupby("session_id")["event_type"].first()
     assert (first == "page_view").mean() > 0.95
     # Scale 1 means ~150,000 events on an ordinary day; this window holds Black Friday and December.
-    demand = np.mean([demand_multiplier(WORLD_START + dt.timedelta(days=i), WORLD_START) for i in range(WORLD_DAYS)])
+    demand = np.mean(
+        [demand_multiplier(WORLD_START + dt.timedelta(days=i), WORLD_START) for i in range(WORLD_DAYS)]
+    )
     per_day = len(ev) / WORLD_DAYS / demand
     assert 0.85 * 150_000 * WORLD_SCALE <= per_day <= 1.15 * 150_000 * WORLD_SCALE, per_day
     props = ev[ev["event_type"] == "search"]["properties"]
@@ -150,7 +158,12 @@ def test_funnel_and_conversion_are_realistic(clean_world: Bronze) -> None:
 
 
 def test_long_tail_popularity(clean_world: Bronze) -> None:
-    units = clean_world.tables["order_items"].assign(q=lambda d: d["quantity"].astype(int)).groupby("product_id")["q"].sum()
+    units = (
+        clean_world.tables["order_items"]
+        .assign(q=lambda d: d["quantity"].astype(int))
+        .groupby("product_id")["q"]
+        .sum()
+    )
     top = units.sort_values(ascending=False)
     top_decile = top.iloc[: max(1, len(top) // 10)].sum() / top.sum()
     assert top_decile > 0.3, top_decile
@@ -188,7 +201,9 @@ def test_first_files_hold_everyone(clean_world: Bronze) -> None:
     first = c[c["_file"].str.contains(WORLD_START.isoformat())]
     assert len(first) >= 500 * 1 and first["customer_id"].is_unique
     p = clean_world.tables["products"]
-    assert (p[p["_file"].str.contains(WORLD_START.isoformat())]["launch_date"] < WORLD_START.isoformat()).all()
+    assert (
+        p[p["_file"].str.contains(WORLD_START.isoformat())]["launch_date"] < WORLD_START.isoformat()
+    ).all()
 
 
 def test_inventory_is_weekly_never_negative_and_moves(clean_world: Bronze) -> None:

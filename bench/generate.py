@@ -1,0 +1,61 @@
+"""Benchmark: the whole generator at scale 1 over 7 days (dirty data on), several runs, median figures.
+
+    .venv/bin/python bench/generate.py [--runs 3] [--scale 1] [--days 7]
+
+Each run is a fresh process writing into a fresh directory, so peak memory is that run's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import dataclasses, json, resource, sys, time
+from lakehouse.config import load_config
+from generators.runner import generate
+root, scale, days = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+cfg = load_config(root=root, env={})
+t = time.perf_counter()
+s = generate(cfg.root, dataclasses.replace(cfg.generator, scale=scale), days=days)
+sec = time.perf_counter() - t
+print(json.dumps({"seconds": sec, "rows": s.total_rows, "rows_per_s": s.total_rows / sec,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "by_source": s.rows}))
+"""
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--days", type=int, default=7)
+    args = p.parse_args()
+    results = []
+    for i in range(args.runs):
+        root = tempfile.mkdtemp(prefix="lakehouse-bench-")
+        try:
+            out = subprocess.run([sys.executable, "-c", CHILD, root, str(args.scale), str(args.days)],
+                                 capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append(r)
+            print(
+                f"run {i + 1}: {r['rows']:,} rows in {r['seconds']:.2f} s = {r['rows_per_s']:,.0f} rows/s, peak {r['peak_rss_mib']:.0f} MiB"
+            )
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    med = {k: statistics.median(r[k] for r in results) for k in ("seconds", "rows_per_s", "peak_rss_mib")}
+    print(
+        f"median of {args.runs}: {med['seconds']:.2f} s, {med['rows_per_s']:,.0f} rows/s, peak {med['peak_rss_mib']:.0f} MiB "
+        f"(scale {args.scale}, {args.days} days, {results[0]['rows']:,} rows: {results[0]['by_source']})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

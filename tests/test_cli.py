@@ -1,0 +1,77 @@
+"""The `lakehouse` command as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lakehouse.cli import main
+
+ARGS = ["--days", "2", "--scale", "0.02", "--seed", "3", "--quiet"]
+
+
+def test_generate_then_inspect_through_spark(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--root", str(tmp_path), "--start", "2026-01-05", *ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "Bronze written" in out and "clickstream" in out and "rows/s" in out
+    assert (tmp_path / "bronze" / "orders" / "orders_2026-01-06.csv").is_file()
+    assert main(["inspect", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "MISMATCH" not in out and out.count(" ok ") >= 6
+
+
+def test_generate_continues_and_refuses_conflicting_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    assert (
+        main(
+            ["generate", "--root", str(tmp_path), "--days", "1", "--scale", "0.02", "--seed", "3", "--quiet"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Days 2026-01-03 to 2026-01-03" in out
+    assert (
+        main(
+            ["generate", "--root", str(tmp_path), "--days", "1", "--scale", "0.02", "--seed", "4", "--quiet"]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1
+        and "seed 4 (the world was generated with 3)" in err
+        and "new --root" in err
+    )
+
+
+def test_clean_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--root", str(tmp_path), "--clean", *ARGS]) == 0
+    assert "No defects injected" in capsys.readouterr().out
+
+
+def test_config_shows_the_effective_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "--root", str(tmp_path / "x"), "--engine", "embedded"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["storage"]["root"] == str(tmp_path / "x")
+    assert shown["engine"]["mode"] == "embedded" and shown["engine"]["resolved"] == "embedded"
+
+
+def test_bad_configuration_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("generator:\n  scale: huge\n")
+    assert main(["generate", "--conf", str(bad), "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"lakehouse generate: 'generator.scale' in {bad} must be a number, got 'huge'"
+
+
+def test_inspect_of_an_empty_root_says_what_to_do(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", "--root", str(tmp_path)]) == 1
+    assert "run `lakehouse generate` first" in capsys.readouterr().out
