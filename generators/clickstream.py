@@ -46,13 +46,12 @@ def _codes(
 
 def _uuid4_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 36) uint8 ASCII of random version-4 UUIDs."""
-    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    lut = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    hexed = np.empty((n, 32), dtype=np.uint8)
-    hexed[:, 0::2], hexed[:, 1::2] = lut[raw >> 4], lut[raw & 15]
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
+    hexed = np.frombuffer(raw.tobytes().hex().encode(), dtype=np.uint8).reshape(n, 32)
+    out = np.empty((n, 36), dtype=np.uint8)
+    out[:, [8, 13, 18, 23]] = ord("-")
     for dst, src, width in ((0, 0, 8), (9, 8, 4), (14, 12, 4), (19, 16, 4), (24, 20, 12)):
         out[:, dst : dst + width] = hexed[:, src : src + width]
     return out
@@ -127,7 +126,7 @@ def simulate_sessions(
     # Funnel order within a session: the landing page first, browsing in random order, then cart steps.
     rank = STAGE[etype] + rng.random(n) * 0.9
     rank[np.r_[0, np.cumsum(counts[PV])[:-1]]] = 0.0  # page views come first, one per session at least
-    order = np.lexsort((rank, sess))
+    order = np.argsort(sess * 8.0 + rank)  # by session, then funnel rank (all keys distinct)
     sess, etype = sess[order], etype[order]
     start_of_row, starts = _segments(sess)
     pos = np.arange(n) - start_of_row
@@ -214,9 +213,8 @@ def simulate_sessions(
     cat_code = pd.Categorical(products["category"], categories=CATEGORIES).codes.astype(np.int32)
     by_time = np.argsort(ts_ms, kind="stable")
     events = {
-        "event_uuid": _uuid4_bytes(rng, n),
         "ts_ms": ts_ms,
-        "session_uuid": session_uuid[sess],
+        "session": sess.astype(np.int32),
         "customer_id": sess_customer[sess],
         "event_type": etype.astype(np.int32),
         "product_id": pid,
@@ -226,44 +224,57 @@ def simulate_sessions(
         "traffic_source": sess_source[sess],
         "device": sess_device[sess],
         "country": sess_country[sess],
-        "query": rng.integers(0, len(SEARCH_SLUGS), n).astype(np.int32),
-        "results": rng.integers(0, 240, n),
         "category": cat_code[np.maximum(pid, 1) - 1],
         "price": products["price"].to_numpy()[np.maximum(pid, 1) - 1],
         "quantity": quantity,
         "revenue": revenue,
         "items": n_lines,
-        "load_ms": np.round(rng.lognormal(6.0, 0.5, n)).astype(np.int64),
     }
     events = {k: v[by_time] for k, v in events.items()}
+    n_events = len(by_time)
+    # Independent random attributes are drawn in final order, which saves reordering them.
+    events["event_uuid"] = _uuid4_bytes(rng, n_events)
+    events["query"] = rng.integers(0, len(SEARCH_SLUGS), n_events).astype(np.int32)
+    events["results"] = rng.integers(0, 240, n_events)
+    events["load_ms"] = np.round(rng.lognormal(6.0, 0.5, n_events)).astype(np.int64)
     events["hour"] = (events["ts_ms"] // 3_600_000) % 24
-    events["event_id"] = events["event_uuid"].view("S36").ravel().astype("U36")
+    events["session_uuids"] = session_uuid  # per session, not per event: indexed by events["session"]
     return events
 
 
-def _decode(codes: np.ndarray, vocabulary: tuple[str | None, ...]) -> pa.Array:
-    """Integer codes to strings; a negative code or a None entry is null."""
-    dictionary = pa.array(list(vocabulary), pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0), dictionary).cast(
-        pa.string()
-    )
+def event_id(events: dict[str, np.ndarray], row: int) -> str:
+    return events["event_uuid"][row].tobytes().decode()
+
+
+def _decode(codes: np.ndarray, vocabulary: tuple[str | None, ...], template: str = "{}", null: str | None = None) -> pa.Array:
+    """Integer codes to strings through a small dictionary; each entry is `template` around the word, so
+    JSON punctuation rides along for free. A negative code or a None word gives `null` (or a null)."""
+    words = [null if w is None else template.format(w) for w in vocabulary]
+    mask = codes < 0
+    if null is not None and mask.any():
+        words.append(null)
+        codes, mask = np.where(mask, len(words) - 1, codes), None
+    dictionary = pa.array(words, pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=mask), dictionary).cast(pa.string())
 
 
 _PAD2 = tuple(f"{i:02d}" for i in range(60))
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
 
-def _timestamps(ts_ms: np.ndarray) -> pa.Array:
-    """ISO-8601 UTC with milliseconds, assembled from padded parts (Arrow's strftime is much slower)."""
+def _timestamp_parts(ts_ms: np.ndarray, before: str, after: str) -> list[pa.Array]:
+    """ISO-8601 UTC with milliseconds as four arrays to join, literals included (strftime is much slower)."""
     day = ts_ms // 86_400_000
     days = np.unique(day)
-    day_text = np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist()
+    day_text = tuple(np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist())
     ms = ts_ms % 86_400_000
-    return pc.binary_join_element_wise(
-        _decode(np.searchsorted(days, day), tuple(day_text)), "T",
-        _decode(ms // 3_600_000, _PAD2), ":", _decode(ms // 60_000 % 60, _PAD2), ":",
-        _decode(ms // 1000 % 60, _PAD2), ".", _decode(ms % 1000, _PAD3), "Z", "",
-    )  # fmt: skip
+    return [
+        _decode(np.searchsorted(days, day), day_text, before + "{}T"),
+        _decode(ms // 3_600_000, _PAD2, "{}:"),
+        _decode(ms // 60_000 % 60, _PAD2, "{}:"),
+        _decode(ms // 1000 % 60, _PAD2, "{}."),
+        _decode(ms % 1000, _PAD3, "{}Z" + after),
+    ]
 
 
 def _num(values: np.ndarray) -> pa.Array:
@@ -288,7 +299,7 @@ PROPERTIES = {
     REMOVE: [("quantity", "quantity", False)],
     CHECKOUT: [("step", "=shipping", True), ("load_ms", "load_ms", False)],
     PURCHASE: [("revenue", "revenue", False), ("items", "items", False), ("currency", "=USD", True)],
-}
+}  # the object closes the line too: "}}\n"
 _TEXT = {"page": PAGES, "query": tuple(vocab.SEARCH_TERMS), "category": CATEGORIES}
 
 
@@ -310,7 +321,7 @@ def _properties(events: dict[str, np.ndarray]) -> pa.Array:
             parts.append(_decode(values, _TEXT[col]) if col in _TEXT else _num(values))
             if quoted:
                 parts.append('"')
-        parts.append("}")
+        parts.append("}}\n")
         pieces.append(_join(*parts))
         positions.append(idx)
     return pa.concat_arrays(pieces).take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
@@ -327,20 +338,18 @@ def encode_json_lines(events: dict[str, np.ndarray]) -> pa.Array:
         _decode(events["query"], SEARCH_SLUGS),
         pc.if_else(pa.array(events["page"] == P_PRODUCT), _num(events["product_id"]), ""),
     )
-    referrer = pc.fill_null(_join('"', _decode(events["referrer"], REFERRER_BY_SOURCE), '"'), "null")
     return _join(
         '{"event_id":"', fixed_width_strings(events["event_uuid"]),
-        '","event_ts":"', _timestamps(events["ts_ms"]),
-        '","session_id":"', fixed_width_strings(events["session_uuid"]),
+        *_timestamp_parts(events["ts_ms"], '","event_ts":"', '","session_id":"'),
+        pa.DictionaryArray.from_arrays(pa.array(events["session"]), fixed_width_strings(events["session_uuids"])).cast(pa.string()),
         '","customer_id":', _nullable_id(events["customer_id"]),
-        ',"event_type":"', _decode(et, EVENT_TYPES),
-        '","product_id":', _nullable_id(events["product_id"]),
+        _decode(et, EVENT_TYPES, ',"event_type":"{}","product_id":'),
+        _nullable_id(events["product_id"]),
         ',"order_id":', _nullable_id(events["order_id"]),
-        ',"page":"', _decode(events["page"], PAGES), suffix,
-        '","referrer":', referrer,
-        ',"traffic_source":"', _decode(events["traffic_source"], TRAFFIC_SOURCES),
-        '","device":"', _decode(events["device"], DEVICES),
-        '","country":"', _decode(events["country"], COUNTRIES),
-        '","properties":', _properties(events),
-        "}\n",
+        _decode(events["page"], PAGES, ',"page":"{}'), suffix,
+        _decode(events["referrer"], REFERRER_BY_SOURCE, '","referrer":"{}"', null='","referrer":null'),
+        _decode(events["traffic_source"], TRAFFIC_SOURCES, ',"traffic_source":"{}"'),
+        _decode(events["device"], DEVICES, ',"device":"{}"'),
+        _decode(events["country"], COUNTRIES, ',"country":"{}","properties":'),
+        _properties(events),
     )  # fmt: skip

@@ -62,12 +62,16 @@ class Defect:
         return EXPECTED[self.kind]
 
     def to_json(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in _FIELDS}
+        d: dict[str, Any] = {"source": self.source, "file": self.file, "row": self.row, "key": self.key, "kind": self.kind}
+        for name in _OPTIONAL:
+            v = getattr(self, name)
+            if v is not None:
+                d[name] = _plain(v) if isinstance(v, np.generic | dt.date) else v
         d["expected"] = EXPECTED[self.kind]
-        return {k: _plain(v) for k, v in d.items() if v is not None or k in ("row", "key")}
+        return d
 
 
-_FIELDS = [f.name for f in fields(Defect)]
+_OPTIONAL = [f.name for f in fields(Defect) if f.name not in ("source", "file", "row", "key", "kind")]
 
 
 def _plain(v: Any) -> Any:

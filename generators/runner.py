@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from generators import writers
-from generators.clickstream import encode_json_lines, simulate_sessions
+from generators.clickstream import encode_json_lines, event_id, simulate_sessions
 from generators.dirty import Defect, inject_table, mutate_event_line
 from generators.pools import build_pools
 from generators.state import WorldState, load_state, prune_state, save_state
@@ -230,7 +230,6 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
     replaced: dict[int, str] = {}
     defect_of: dict[int, Defect] = {}
     redelivered: list[tuple[int, int, str, Defect]] = []
-    event_ids = events["event_id"]
     if rates:
         order = rng.permutation(n)
         cursor = 0
@@ -247,14 +246,14 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
             for r in order[cursor : cursor + count].tolist():
                 new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
                 replaced[r] = new
-                defect_of[r] = Defect("clickstream", "", None, str(event_ids[r]), kind, col, val, orig)
+                defect_of[r] = Defect("clickstream", "", None, event_id(events, r), kind, col, val, orig)
             cursor += count
         n_late = min(int(rng.binomial(n, rates.get("late_event", 0.0))), n - cursor)
         for r in order[cursor : cursor + n_late].tolist():
             h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
             target_day[r], hour[r] = k + h // 24, h % 24
             note = f"belongs to {clickstream_file(day, int(events['hour'][r]))}"
-            defect_of[r] = Defect("clickstream", "", None, str(event_ids[r]), "late_event", note=note)
+            defect_of[r] = Defect("clickstream", "", None, event_id(events, r), "late_event", note=note)
         cursor += n_late
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
         for r in order[cursor : cursor + n_dup].tolist():
@@ -263,7 +262,7 @@ def _write_clickstream(bronze, state, events, rates, rng, defects, files, summar
                 "clickstream",
                 "",
                 None,
-                str(event_ids[r]),
+                event_id(events, r),
                 "duplicate_row",
                 note="redelivered copy of an event",
             )
