@@ -28,7 +28,8 @@ sec = time.perf_counter() - t
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = time.process_time() - cpu + kids.ru_utime + kids.ru_stime
 print(json.dumps({"seconds": sec, "cpu_seconds": cpu, "rows": s.total_rows, "rows_per_s": s.total_rows / sec,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "by_source": s.rows}))
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_rss_mib": kids.ru_maxrss / 1024, "by_source": s.rows}))
 """
 
 
@@ -48,7 +49,7 @@ def main() -> int:
             results.append(r)
             print(
                 f"run {i + 1}: {r['rows']:,} rows in {r['seconds']:.2f} s = {r['rows_per_s']:,.0f} rows/s "
-                f"(CPU {r['cpu_seconds']:.2f} s), peak {r['peak_rss_mib']:.0f} MiB"
+                f"(CPU {r['cpu_seconds']:.2f} s), peak {r['peak_rss_mib']:.0f} MiB, workers {r['worker_peak_rss_mib']:.0f} MiB each"
             )
         finally:
             shutil.rmtree(root, ignore_errors=True)

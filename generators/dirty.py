@@ -228,44 +228,52 @@ def inject_table(
 # ---- clickstream (JSON lines) ----
 
 
+def _locate(line: str, key: str) -> tuple[int, int, Any]:
+    """Start and end of a top-level key's value in one of our JSON lines, and the value. Our lines are
+    compact, their strings never hold quotes, and top-level keys never recur inside `properties`."""
+    start = line.index(f'"{key}":') + len(key) + 3
+    if line[start] == '"':
+        end = line.index('"', start + 1) + 1
+        return start, end, line[start + 1 : end - 1]
+    end = start
+    while line[end] not in ",}":
+        end += 1
+    literal = line[start:end]
+    return start, end, None if literal == "null" else int(literal)
+
+
 def mutate_event_line(kind: str, line: str, rng: np.random.Generator) -> tuple[str, str | None, Any, Any]:
     """Apply one value defect to a JSON line; returns (new line, column, new value, original value)."""
-    obj = json.loads(line)
     if kind == "malformed_json":
         cut = int(rng.integers(5, max(6, len(line) - 10)))
-        broken = (
-            line[:cut].rstrip("\n")
-            if rng.random() < 0.7
-            else '{"event_id": ' + line[cut:].rstrip("\n")[:40] + " ]]"
-        )
+        broken = line[:cut].rstrip("\n") if rng.random() < 0.7 else '{"event_id": ' + line[cut:].rstrip("\n")[:40] + " ]]"
         return broken + "\n", None, None, None
     if kind == "null_required":
-        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[
-            rng.integers(7)
-        ]
-        orig, obj[col] = obj[col], None
+        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[rng.integers(7)]
+        new: Any = None
     elif kind == "type_mismatch":
-        ids = [c for c in ("customer_id", "product_id", "order_id") if obj.get(c) is not None]
+        ids = [c for c in ("customer_id", "product_id", "order_id") if _locate(line, c)[2] is not None]
         col = ids[rng.integers(len(ids))] if ids else "event_ts"
-        orig = obj[col]
-        obj[col] = (JUNK_NUMBERS if col != "event_ts" else JUNK_DATES)[
-            rng.integers(len(JUNK_NUMBERS if col != "event_ts" else JUNK_DATES))
-        ]
+        junk = JUNK_NUMBERS if col != "event_ts" else JUNK_DATES
+        new = junk[rng.integers(len(junk))]
     elif kind == "date_format":
-        col, orig = "event_ts", obj["event_ts"]
-        t = dt.datetime.strptime(orig[:19], "%Y-%m-%dT%H:%M:%S")
-        obj[col] = t.strftime(TIMESTAMP_FORMATS[1 + rng.integers(len(TIMESTAMP_FORMATS) - 1)])
+        col = "event_ts"
+        # TIMESTAMP_FORMATS[1] or [2], by slicing
+        ts = _locate(line, col)[2]
+        date, clock = ts[:10], ts[11:19]
+        new = f"{date} {clock}" if rng.random() < 0.5 else f"{date[5:7]}/{date[8:10]}/{date[:4]} {clock}"
     elif kind == "out_of_range":
-        col, orig = "event_ts", obj["event_ts"]
-        obj[col] = "2099" + orig[4:]
+        col = "event_ts"
+        new = "2099" + _locate(line, col)[2][4:]
     elif kind == "orphan_fk":
-        col = "product_id" if obj.get("product_id") is not None else "customer_id"
-        orig = obj.get(col)
-        obj[col] = ORPHAN_ID_BASE + int(rng.integers(0, 99_999_999))
+        col = "product_id" if _locate(line, "product_id")[2] is not None else "customer_id"
+        new = ORPHAN_ID_BASE + int(rng.integers(0, 99_999_999))
     elif kind == "whitespace_case":
         col = ("event_type", "device", "country")[rng.integers(3)]
-        orig = obj[col]
-        obj[col] = (" " + orig.upper()) if rng.random() < 0.5 else (orig.title() + "  ")
+        value = _locate(line, col)[2]
+        new = (" " + value.upper()) if rng.random() < 0.5 else (value.title() + "  ")
     else:
         raise ValueError(kind)
-    return json.dumps(obj, separators=(",", ":")) + "\n", col, obj[col], orig
+    start, end, orig = _locate(line, col)
+    literal = "null" if new is None else (f'"{new}"' if isinstance(new, str) else str(new))
+    return line[:start] + literal + line[end:], col, new, orig

@@ -1,28 +1,39 @@
-"""Generate bronze files day by day, continuing the world a previous run left under the same root."""
+"""Generate bronze files day by day, continuing the world a previous run left under the same root.
+
+Each day: the business simulation and its CSV/XLSX files in this process; the clickstream (most of the
+rows) built in worker processes, several days at once, then written here in day order. The world state
+is saved after each day's files, so a killed run is simply run again.
+"""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
+import multiprocessing
+import os
+import sys
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from generators import writers
-from generators.clickstream import encode_json_lines, event_id, simulate_sessions
-from generators.dirty import Defect, inject_table, mutate_event_line
+from generators.clicklog import ClickDay, build_click_day, write_click_day
+from generators.dirty import Defect, inject_table
 from generators.pools import build_pools
 from generators.state import WorldState, load_state, prune_state, save_state
-from generators.world import day_number, initial_state, rng_for, simulate_day, to_date
+from generators.world import DayOutput, day_number, initial_state, rng_for, simulate_day, to_date
 from lakehouse import storage
 from lakehouse.config import GeneratorConfig
-from lakehouse.sources import SOURCES, clickstream_file, daily_file, inventory_file, warehouse_ids
+from lakehouse.sources import SOURCES, daily_file, inventory_file, warehouse_ids
 
 log = logging.getLogger(__name__)
+CHECKPOINT_DAYS = 7
 
 
 class GeneratorError(RuntimeError):
@@ -51,6 +62,29 @@ def bronze_uri(root: str) -> str:
     return storage.join(root, "bronze")
 
 
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+class _Done:
+    """A finished result that looks like a Future, for running without worker processes."""
+
+    def __init__(self, value: ClickDay) -> None:
+        self._value = value
+
+    def result(self) -> ClickDay:
+        return self._value
+
+
+@dataclass
+class _PendingDay:
+    day: int
+    state: WorldState  # the world at the end of this day, saved once its clickstream is written
+    click: Future[ClickDay] | _Done
+    defects: list[Defect]
+    files: list[dict[str, object]]
+
+
 def generate(
     root: str,
     settings: GeneratorConfig,
@@ -58,38 +92,97 @@ def generate(
     start: dt.date | None = None,
     days: int | None = None,
     clean: bool | None = None,
+    workers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Summary:
-    """Write `days` days of bronze files under `root`/bronze, starting at `start` or where the world left off."""
+    """Write `days` days of bronze files under `root`/bronze, starting at `start` or where the world left off.
+
+    `workers` processes build clickstream days in parallel (default: up to 2); the files are the same
+    bytes whatever the number."""
     bronze = bronze_uri(root)
     days = settings.days if days is None else days
     dirty_on = settings.dirty.enabled if clean is None else not clean
     state = load_state(bronze)
     if state is None:
         first = start or settings.start_date
-        state = initial_state(
-            settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed)
-        )
+        state = initial_state(settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed))
         state.meta["dirty"] = dirty_on
         state.meta["rates"] = dict(sorted(settings.dirty.rates.items())) if dirty_on else {}
         state.meta["new_column_from_day"] = settings.dirty.new_column_from_day if dirty_on else None
     else:
         _check_continuation(state, settings, start, dirty_on, bronze)
     pools = build_pools(int(state.meta["seed"]))
+    workers = default_workers() if workers is None else workers
     summary = Summary()
-    for i in range(days):
-        k = state.next_day
-        label = to_date(k).isoformat()
-        if progress:
-            progress(label, i, days)
-        _write_day(bronze, state, pools, summary)
-        save_state(bronze, state)
-        prune_state(bronze, state.next_day)
+    held = state.late_lines
+    pending: deque[_PendingDay] = deque()
+
+    def finish(p: _PendingDay, last: bool) -> None:
+        nonlocal held
+        click = p.click.result()
+        held, late_defects, click_files = write_click_day(bronze, click, held)
+        p.state.late_lines = held
+        files = p.files + click_files
+        for f in files:
+            summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
+        kinds = [d.kind for d in p.defects + late_defects] + [k for k, n in click.main_kinds.items() for _ in range(n)]
+        for kind in kinds:
+            summary.defects[kind] = summary.defects.get(kind, 0) + 1
+        entries = [json.dumps(d.to_json()) for d in p.defects] + click.main_defects + [json.dumps(d.to_json()) for d in late_defects]
+        label = to_date(p.day).isoformat()
+        head = {"day": label, "seed": int(p.state.meta["seed"]), "dirty": bool(p.state.meta.get("dirty"))}
+        storage.write_bytes(storage.join(bronze, "_manifest", f"manifest_{label}.json"), manifest_bytes(head, files, entries))
+        # A checkpoint every few days and at the end: a killed run restarts from the last one and
+        # rewrites the days after it with the same bytes.
+        if last or len(summary.days) % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1:
+            save_state(bronze, p.state)
+            prune_state(bronze, p.state.next_day)
         summary.days.append(label)
         log.info("generated %s", label)
-    if progress:
-        progress("done", days, days)
+        if progress:
+            progress(label, len(summary.days), days)
+
+    pool = _pool(workers) if workers > 1 and days > 1 else None
+    try:
+        for i in range(days):
+            k = state.next_day
+            out = simulate_day(state, pools, state.meta.get("new_column_from_day"))
+            defects, files = _write_business_files(bronze, state.meta, out)
+            rates = state.meta["rates"] if state.meta.get("dirty") else {}
+            args = (bronze, int(state.meta["seed"]), k, _click_customers(state), _click_products(state), out.new_orders, out.order_items, rates)
+            click = pool.submit(build_click_day, *args) if pool else _Done(build_click_day(*args))
+            pending.append(_PendingDay(k, _snapshot(state) if pool else state, click, defects, files))
+            while len(pending) > (workers if pool else 0):  # days in flight
+                done = pending.popleft()
+                finish(done, last=i == days - 1 and not pending)
+        while pending:
+            done = pending.popleft()
+            finish(done, last=not pending)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     return summary
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # fork is fastest, but unsafe once gRPC (a Spark Connect session) has threads in this process.
+    method = "fork" if sys.platform == "linux" and "grpc" not in sys.modules else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
+def _snapshot(state: WorldState) -> WorldState:
+    """A copy to save later, while the live state moves on to the next day."""
+    tables = {name: getattr(state, name).copy() for name in ("customers", "products", "open_orders", "order_events",
+              "open_items", "pending_shipments", "inventory", "late_lines")}  # fmt: skip
+    return WorldState(meta=copy.deepcopy(state.meta), **tables)
+
+
+def _click_customers(state: WorldState) -> pd.DataFrame:
+    return state.customers[["customer_id", "signup_day", "country"]]
+
+
+def _click_products(state: WorldState) -> pd.DataFrame:
+    return state.products[["launch_day", "popularity", "price", "category"]]
 
 
 def _check_continuation(
@@ -118,16 +211,14 @@ def _check_continuation(
         )
 
 
-def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:  # type: ignore[no-untyped-def]
-    meta = state.meta
+def _write_business_files(bronze: str, meta: dict, out: DayOutput) -> tuple[list[Defect], list[dict[str, object]]]:  # type: ignore[type-arg]
+    """The day's CSVs (and the weekly XLSX), with defects injected; returns the defects and files written."""
     seed = int(meta["seed"])
     rates: dict[str, float] = meta["rates"] if meta.get("dirty") else {}
-    k = state.next_day
+    k = out.day
     world_day = k - day_number(dt.date.fromisoformat(meta["start_date"])) + 1
     new_col_from = meta.get("new_column_from_day")
     with_coupon = new_col_from is not None and world_day >= int(new_col_from)
-
-    out = simulate_day(state, pools, new_col_from)
     day = to_date(k).isoformat()
     defects: list[Defect] = []
     files: list[dict[str, object]] = []
@@ -141,7 +232,6 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
         storage.write_bytes(storage.join(bronze, path), writers.csv_bytes(frame))
         defects.extend(found)
         files.append({"source": source, "file": path, "rows": len(frame)})
-        summary.add(source, len(frame))
 
     write_csv(
         "customers", writers.format_customers(out.customers), writers.format_customers(out.customers_previous)
@@ -166,13 +256,6 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
     write_csv("order_items", writers.format_order_items(out.order_items), None)
     write_csv("shipments", writers.format_shipments(out.shipments), None)
 
-    events = simulate_sessions(
-        rng_for(seed, k, "clickstream"), k, state.customers, state.products, out.new_orders, out.order_items
-    )
-    _write_clickstream(
-        bronze, state, events, rates, rng_for(seed, k, "dirty-clickstream"), defects, files, summary
-    )
-
     if out.inventory is not None:
         iso = to_date(k).isocalendar()
         path = inventory_file(iso.year, iso.week)
@@ -190,21 +273,14 @@ def _write_day(bronze: str, state: WorldState, pools, summary: Summary) -> None:
         storage.write_bytes(storage.join(bronze, path), writers.xlsx_bytes(sheets, stamp))
         n_rows = sum(len(r) for r in sheets.values())
         files.append({"source": "inventory", "file": path, "rows": n_rows, "sheets": list(names)})
-        summary.add("inventory", n_rows)
-
-    for d in defects:
-        summary.defects[d.kind] = summary.defects.get(d.kind, 0) + 1
-    head = {"day": day, "seed": seed, "dirty": bool(meta.get("dirty"))}
-    storage.write_bytes(
-        storage.join(bronze, "_manifest", f"manifest_{day}.json"), manifest_bytes(head, files, defects)
-    )
+    return defects, files
 
 
-def manifest_bytes(head: dict[str, object], files: list[dict[str, object]], defects: list[Defect]) -> bytes:
-    """Valid JSON with one file or defect per line, so it reads well and diffs well."""
+def manifest_bytes(head: dict[str, object], files: list[dict[str, object]], defects: list[str]) -> bytes:
+    """Valid JSON with one file or defect (given as JSON text) per line, so it reads well and diffs well."""
     lines = [json.dumps(head)[:-1] + ","]
     lines.append(' "files": [\n  ' + ",\n  ".join(json.dumps(f) for f in files) + "\n ],")
-    body = ",\n  ".join(json.dumps(d.to_json()) for d in defects)
+    body = ",\n  ".join(defects)
     lines.append(' "defects": [' + ("\n  " + body + "\n ]" if defects else "]") + "\n}\n")
     return "\n".join(lines).encode()
 
@@ -217,135 +293,3 @@ def _cell(v: object) -> object:
     if isinstance(v, pd.Timestamp):
         return v.date()
     return v
-
-
-def _write_clickstream(bronze, state, events, rates, rng, defects, files, summary) -> None:  # type: ignore[no-untyped-def]
-    """Hourly JSON-lines files; late events go to a later hour, or to a later day via the world state."""
-    k = state.next_day - 1
-    day = to_date(k).isoformat()
-    lines = encode_json_lines(events)
-    n = len(events["ts_ms"])
-    hour = events["hour"].copy()
-    target_day = np.full(n, k, dtype=np.int64)
-    replaced: dict[int, str] = {}
-    defect_of: dict[int, Defect] = {}
-    redelivered: list[tuple[int, int, str, Defect]] = []
-    if rates:
-        order = rng.permutation(n)
-        cursor = 0
-        for kind in (
-            "null_required",
-            "type_mismatch",
-            "date_format",
-            "out_of_range",
-            "orphan_fk",
-            "whitespace_case",
-            "malformed_json",
-        ):
-            count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
-            for r in order[cursor : cursor + count].tolist():
-                new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
-                replaced[r] = new
-                defect_of[r] = Defect("clickstream", "", None, event_id(events, r), kind, col, val, orig)
-            cursor += count
-        n_late = min(int(rng.binomial(n, rates.get("late_event", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_late].tolist():
-            h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
-            target_day[r], hour[r] = k + h // 24, h % 24
-            note = f"belongs to {clickstream_file(day, int(events['hour'][r]))}"
-            defect_of[r] = Defect("clickstream", "", None, event_id(events, r), "late_event", note=note)
-        cursor += n_late
-        n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_dup].tolist():
-            h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
-            copy = Defect(
-                "clickstream",
-                "",
-                None,
-                event_id(events, r),
-                "duplicate_row",
-                note="redelivered copy of an event",
-            )
-            redelivered.append((k + h // 24, h % 24, lines[r].as_py(), copy))
-
-    # Appended after each hour's own lines: late events and redelivered copies (today's and held ones).
-    is_late = np.zeros(n, dtype=bool)
-    is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
-    tails: dict[int, list[tuple[int | str, Defect | None]]] = {h: [] for h in range(24)}
-    later: list[dict[str, object]] = []
-    held = state.late_lines
-    for rec in held.to_dict("records") if len(held) else []:
-        if int(rec["target_day"]) == k:
-            tails[int(rec["hour"])].append(
-                (str(rec["line"]), _from_dict(json.loads(rec["defect"])) if rec["defect"] else None)
-            )
-        else:
-            later.append(rec)
-    for r in np.flatnonzero(is_late).tolist():
-        if target_day[r] == k:
-            tails[int(hour[r])].append((r, defect_of[r]))
-        else:
-            later.append({"target_day": int(target_day[r]), "hour": int(hour[r]), "line": replaced.get(r) or lines[r].as_py(),
-                          "defect": json.dumps(defect_of[r].to_json())})  # fmt: skip
-    for td, h, line, d in redelivered:
-        if td == k:
-            tails[h].append((line, d))
-        else:
-            later.append({"target_day": td, "hour": h, "line": line, "defect": json.dumps(d.to_json())})
-    state.late_lines = pd.DataFrame(later, columns=["target_day", "hour", "line", "defect"]).astype(
-        {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
-    )
-
-    # Text that is not in `lines` is appended to it once; rows then address lines by index.
-    extra_text: list[str] = []
-    line_index = np.arange(n, dtype=np.int64)
-    for r, t in sorted(replaced.items()):
-        line_index[r] = n + len(extra_text)
-        extra_text.append(t)
-    for h in range(24):
-        resolved = []
-        for ref, d in tails[h]:
-            if isinstance(ref, str):
-                resolved.append((n + len(extra_text), d))
-                extra_text.append(ref)
-            else:
-                resolved.append((int(line_index[ref]), d))
-        tails[h] = resolved  # type: ignore[assignment]
-    all_lines = pa.concat_arrays([lines, pa.array(extra_text, pa.string())]) if extra_text else lines
-
-    on_time = np.flatnonzero((target_day == k) & ~is_late)
-    by_hour = on_time[np.argsort(hour[on_time], kind="stable")]
-    bounds = np.searchsorted(hour[by_hour], np.arange(25))
-    defect_rows_by_hour: dict[int, list[int]] = {}
-    for r, d in defect_of.items():
-        if d.kind != "late_event":
-            defect_rows_by_hour.setdefault(int(hour[r]), []).append(r)
-    for h in range(24):
-        main = by_hour[bounds[h] : bounds[h + 1]]
-        tail = tails[h]
-        if not len(main) and not tail:
-            continue
-        idx = np.r_[line_index[main], np.array([t[0] for t in tail], dtype=np.int64)]
-        path = clickstream_file(day, h)
-        storage.write_bytes(storage.join(bronze, path), _concat(all_lines.take(pa.array(idx))))
-        found = [(int(np.searchsorted(main, r)) + 1, defect_of[r]) for r in defect_rows_by_hour.get(h, [])]
-        found += [(len(main) + i + 1, d) for i, (_, d) in enumerate(tail) if d is not None]
-        for lineno, d in sorted(found, key=lambda x: x[0]):
-            d.file, d.row = path, lineno
-            defects.append(d)
-        files.append({"source": "clickstream", "file": path, "rows": len(idx)})
-        summary.add("clickstream", len(idx))
-
-
-def _from_dict(d: Defect | dict) -> Defect:  # type: ignore[type-arg]
-    if isinstance(d, Defect):
-        return d
-    return Defect(**{k: v for k, v in d.items() if k != "expected"})
-
-
-def _concat(arr: pa.Array) -> bytes:
-    """The bytes of a string array's values back to back (each value already ends in a newline)."""
-    arr = pa.concat_arrays([arr]) if isinstance(arr, pa.ChunkedArray) else arr
-    arr = arr.take(pa.array(np.arange(len(arr))))  # compact: offsets start at 0
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1)
-    return arr.buffers()[2].to_pybytes()[: int(offsets[-1])]

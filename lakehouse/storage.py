@@ -44,7 +44,7 @@ def _remote(uri: str) -> tuple[pafs.FileSystem, str]:
     return fs, path
 
 
-def write_bytes(uri: str, data: bytes) -> None:
+def write_bytes(uri: str, data: bytes | memoryview) -> None:
     """Write a whole file atomically where the filesystem allows (local: temp file, then rename)."""
     if is_local(uri):
         path = local_path(uri)
@@ -61,6 +61,17 @@ def write_bytes(uri: str, data: bytes) -> None:
     fs, path = _remote(uri)
     with fs.open_output_stream(path) as out:  # object stores publish on close, so this is atomic too
         out.write(data)
+
+
+def append_bytes(uri: str, data: bytes) -> None:
+    """Append to a file, creating it if needed. Object stores cannot append: there it rewrites the object."""
+    if is_local(uri):
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as fh:
+            fh.write(data)
+        return
+    write_bytes(uri, (read_bytes(uri) if exists(uri) else b"") + data)
 
 
 def read_bytes(uri: str) -> bytes:

@@ -93,24 +93,34 @@ def test_continuing_from_another_start_or_cleanliness_is_refused(tmp_path: Path)
     _run(tmp_path, 1, start=dt.date(2025, 11, 25))  # the right start is accepted
 
 
-def test_a_killed_run_is_simply_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A crash after some files of a day were written leaves the state at the previous day; the rerun
-    rewrites that day identically."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_killed_run_is_simply_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """Killed while writing day 9 (after the day-7 checkpoint, with day 9's hour files half done): the
+    next run continues from the checkpoint and ends with the same files as an uninterrupted run."""
     import generators.runner as runner
 
-    _run(tmp_path / "ref", 3)
-    real = runner.save_state
+    settings = dataclasses.replace(small_settings(), **TINY)
+    generate(str(tmp_path / "ref"), settings, days=9, workers=workers)
+    real = runner.write_click_day
     calls = {"n": 0}
 
-    def crash_on_third(bronze: str, state: object) -> None:
+    def killed_on_day_9(bronze: str, click: object, held: object) -> object:
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 9:
+            real(bronze, click, held)  # type: ignore[arg-type]  # its appends land, then the kill
             raise KeyboardInterrupt("killed")
-        real(bronze, state)  # type: ignore[arg-type]
+        return real(bronze, click, held)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "save_state", crash_on_third)
+    monkeypatch.setattr(runner, "write_click_day", killed_on_day_9)
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path / "crash", 3)
-    monkeypatch.setattr(runner, "save_state", real)
-    _run(tmp_path / "crash", 1)
+        generate(str(tmp_path / "crash"), settings, days=9, workers=workers)
+    monkeypatch.setattr(runner, "write_click_day", real)
+    generate(str(tmp_path / "crash"), settings, days=2, workers=workers)
     assert file_hashes(tmp_path / "crash") == file_hashes(tmp_path / "ref")
+
+
+def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path: Path) -> None:
+    settings = dataclasses.replace(small_settings(), **TINY)
+    generate(str(tmp_path / "one"), settings, days=9, workers=1)
+    generate(str(tmp_path / "two"), settings, days=9, workers=2)
+    assert file_hashes(tmp_path / "one") == file_hashes(tmp_path / "two")

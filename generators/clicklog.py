@@ -1,0 +1,158 @@
+"""A day of clickstream files in two steps.
+
+`build_click_day` depends only on the seed, the day and the day's world, so it runs in worker processes,
+several days at once; it writes each hour's own events. `write_click_day` runs in day order in the main
+process and appends what arrives late: lines earlier days held for this one, and today's late events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from generators.clickstream import encode_json_lines, event_id, simulate_sessions
+from generators.dirty import Defect, mutate_event_line
+from generators.world import rng_for, to_date
+from lakehouse import storage
+from lakehouse.sources import clickstream_file
+
+LINE_KINDS = ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case", "malformed_json")
+HELD_COLUMNS = {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
+
+
+@dataclass
+class ClickDay:
+    """What a worker wrote for one day, and what the main process must still add to those files."""
+
+    day: int
+    main_rows: list[int]  # per hour: lines already written (the hour's own events)
+    main_defects: list[str]  # manifest entries (JSON) for those lines, in file and line order
+    main_kinds: dict[str, int]
+    tails: list[list[tuple[str, Defect]]]  # per hour: today's late events and redelivered copies
+    outgoing: list[dict[str, object]]  # lines held for later days
+
+
+def build_click_day(
+    bronze: str, seed: int, day: int, customers: pd.DataFrame, products: pd.DataFrame, new_orders: pd.DataFrame,
+    items: pd.DataFrame, rates: dict[str, float],
+) -> ClickDay:
+    """Simulate, encode and spoil the day's events, and write each hour's own events to its file."""
+    events = simulate_sessions(rng_for(seed, day, "clickstream"), day, customers, products, new_orders, items)
+    lines = encode_json_lines(events)
+    n = len(events["ts_ms"])
+    label = to_date(day).isoformat()
+    hour = events["hour"].copy()
+    target_day = np.full(n, day, dtype=np.int64)
+    replaced: dict[int, str] = {}
+    defect_of: dict[int, Defect] = {}
+    redelivered: list[tuple[int, int, int, Defect]] = []  # (target day, hour, row, defect)
+    if rates:
+        rng = rng_for(seed, day, "dirty-clickstream")
+        order = rng.permutation(n)
+        cursor = 0
+        for kind in LINE_KINDS:
+            count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
+            for r in order[cursor : cursor + count].tolist():
+                new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
+                replaced[r] = new
+                defect_of[r] = Defect("clickstream", "", None, event_id(events, r), kind, col, val, orig)
+            cursor += count
+        n_late = min(int(rng.binomial(n, rates.get("late_event", 0.0))), n - cursor)
+        for r in order[cursor : cursor + n_late].tolist():
+            h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
+            target_day[r], hour[r] = day + h // 24, h % 24
+            note = f"belongs to {clickstream_file(label, int(events['hour'][r]))}"
+            defect_of[r] = Defect("clickstream", "", None, event_id(events, r), "late_event", note=note)
+        cursor += n_late
+        n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
+        for r in order[cursor : cursor + n_dup].tolist():
+            h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
+            copy = Defect("clickstream", "", None, event_id(events, r), "duplicate_row", note="redelivered copy of an event")
+            redelivered.append((day + h // 24, h % 24, r, copy))
+
+    # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
+    is_late = np.zeros(n, dtype=bool)
+    is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
+    tails: list[list[tuple[str, Defect]]] = [[] for _ in range(24)]
+    outgoing: list[dict[str, object]] = []
+    moved = [(int(target_day[r]), int(hour[r]), r, defect_of[r]) for r in np.flatnonzero(is_late).tolist()]
+    for td, h, r, d in moved + redelivered:
+        line = lines[r].as_py()
+        if td == day:
+            tails[h].append((line, d))
+        else:
+            outgoing.append({"target_day": td, "hour": h, "line": line, "defect": json.dumps(d.to_json())})
+
+    # Each hour's own events, in time order, with replaced lines swapped in.
+    texts = [t for _, t in sorted(replaced.items())]
+    line_index = np.arange(n, dtype=np.int64)
+    line_index[sorted(replaced)] = n + np.arange(len(texts))
+    all_lines = pa.concat_arrays([lines, pa.array(texts, pa.string())]) if texts else lines
+    on_time = np.flatnonzero((target_day == day) & ~is_late)
+    by_hour = on_time[np.argsort(hour[on_time], kind="stable")]
+    bounds = np.searchsorted(hour[by_hour], np.arange(25))
+    per_hour_defects: dict[int, list[int]] = {}
+    for r, d in sorted(defect_of.items()):
+        if d.kind != "late_event":
+            per_hour_defects.setdefault(int(hour[r]), []).append(r)
+    main_rows, main_defects, kinds = [], [], {}
+    for h in range(24):
+        rows = by_hour[bounds[h] : bounds[h + 1]]
+        main_rows.append(len(rows))
+        path = clickstream_file(label, h)
+        if not len(rows):
+            storage.delete(storage.join(bronze, path))  # a rerun must not append to an earlier run's tail
+            continue
+        storage.write_bytes(storage.join(bronze, path), _values(all_lines.take(pa.array(line_index[rows]))))
+        for r in per_hour_defects.get(h, []):
+            d = defect_of[r]
+            d.file, d.row = path, int(np.searchsorted(rows, r)) + 1
+            main_defects.append(json.dumps(d.to_json()))
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+    return ClickDay(day, main_rows, main_defects, kinds, tails, outgoing)
+
+
+def write_click_day(bronze: str, click: ClickDay, held: pd.DataFrame) -> tuple[pd.DataFrame, list[Defect], list[dict[str, object]]]:
+    """Append to each hour's file the lines earlier days held for it, then today's late events and
+    redelivered copies. Returns the lines still held for later days, the appended defects and the files."""
+    day = to_date(click.day).isoformat()
+    arriving: list[list[tuple[str, Defect | None]]] = [[] for _ in range(24)]
+    later = list(click.outgoing)
+    for rec in held.to_dict("records") if len(held) else []:
+        if int(rec["target_day"]) == click.day:
+            d = _defect_from_json(rec["defect"]) if rec["defect"] else None
+            arriving[int(rec["hour"])].append((str(rec["line"]), d))
+        else:
+            later.append(rec)
+    defects: list[Defect] = []
+    files: list[dict[str, object]] = []
+    for h in range(24):
+        extra = arriving[h] + click.tails[h]  # type: ignore[operator]
+        rows = click.main_rows[h] + len(extra)
+        if not rows:
+            continue
+        path = clickstream_file(day, h)
+        if extra:
+            storage.append_bytes(storage.join(bronze, path), "".join(line for line, _ in extra).encode())
+        for i, (_, d) in enumerate(extra):
+            if d is not None:
+                d.file, d.row = path, click.main_rows[h] + i + 1
+                defects.append(d)
+        files.append({"source": "clickstream", "file": path, "rows": rows})
+    return pd.DataFrame(later, columns=list(HELD_COLUMNS)).astype(HELD_COLUMNS), defects, files
+
+
+def _defect_from_json(text: str) -> Defect:
+    d = json.loads(text)
+    d.pop("expected", None)
+    return Defect(**d)
+
+
+def _values(arr: pa.Array) -> memoryview:
+    """A string array's values back to back, without copying (each value already ends in a newline)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    return memoryview(arr.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
