@@ -9,7 +9,6 @@ accepted_late (a late clickstream event in a later file), schema_evolved (a new 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, fields
 from typing import Any
 
