@@ -53,7 +53,10 @@ def main() -> int:
             )
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    med = {k: statistics.median(r[k] for r in results) for k in ("seconds", "cpu_seconds", "rows_per_s", "peak_rss_mib")}
+    med = {
+        k: statistics.median(r[k] for r in results)
+        for k in ("seconds", "cpu_seconds", "rows_per_s", "peak_rss_mib")
+    }
     print(
         f"median of {args.runs}: {med['seconds']:.2f} s, {med['rows_per_s']:,.0f} rows/s, CPU {med['cpu_seconds']:.2f} s, peak {med['peak_rss_mib']:.0f} MiB "
         f"(scale {args.scale}, {args.days} days, {results[0]['rows']:,} rows: {results[0]['by_source']})"

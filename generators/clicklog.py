@@ -7,12 +7,12 @@ process and appends what arrives late: lines earlier days held for this one, and
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from generators.clickstream import encode_json_lines, event_id, simulate_sessions
 from generators.dirty import Defect, mutate_event_line
@@ -20,7 +20,15 @@ from generators.world import rng_for, to_date
 from lakehouse import storage
 from lakehouse.sources import clickstream_file
 
-LINE_KINDS = ("null_required", "type_mismatch", "date_format", "out_of_range", "orphan_fk", "whitespace_case", "malformed_json")
+LINE_KINDS = (
+    "null_required",
+    "type_mismatch",
+    "date_format",
+    "out_of_range",
+    "orphan_fk",
+    "whitespace_case",
+    "malformed_json",
+)
 HELD_COLUMNS = {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
 
 
@@ -37,8 +45,14 @@ class ClickDay:
 
 
 def build_click_day(
-    bronze: str, seed: int, day: int, customers: pd.DataFrame, products: pd.DataFrame, new_orders: pd.DataFrame,
-    items: pd.DataFrame, rates: dict[str, float],
+    bronze: str,
+    seed: int,
+    day: int,
+    customers: pd.DataFrame,
+    products: pd.DataFrame,
+    new_orders: pd.DataFrame,
+    items: pd.DataFrame,
+    rates: dict[str, float],
 ) -> ClickDay:
     """Simulate, encode and spoil the day's events, and write each hour's own events to its file."""
     events = simulate_sessions(rng_for(seed, day, "clickstream"), day, customers, products, new_orders, items)
@@ -71,7 +85,14 @@ def build_click_day(
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
         for r in order[cursor : cursor + n_dup].tolist():
             h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
-            copy = Defect("clickstream", "", None, event_id(events, r), "duplicate_row", note="redelivered copy of an event")
+            copy = Defect(
+                "clickstream",
+                "",
+                None,
+                event_id(events, r),
+                "duplicate_row",
+                note="redelivered copy of an event",
+            )
             redelivered.append((day + h // 24, h % 24, r, copy))
 
     # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
@@ -87,36 +108,47 @@ def build_click_day(
         else:
             outgoing.append({"target_day": td, "hour": h, "line": line, "defect": json.dumps(d.to_json())})
 
-    # Each hour's own events, in time order, with replaced lines swapped in.
-    texts = [t for _, t in sorted(replaced.items())]
-    line_index = np.arange(n, dtype=np.int64)
-    line_index[sorted(replaced)] = n + np.arange(len(texts))
-    all_lines = pa.concat_arrays([lines, pa.array(texts, pa.string())]) if texts else lines
-    on_time = np.flatnonzero((target_day == day) & ~is_late)
-    by_hour = on_time[np.argsort(hour[on_time], kind="stable")]
-    bounds = np.searchsorted(hour[by_hour], np.arange(25))
-    per_hour_defects: dict[int, list[int]] = {}
-    for r, d in sorted(defect_of.items()):
-        if d.kind != "late_event":
-            per_hour_defects.setdefault(int(hour[r]), []).append(r)
+    # Each hour's own events are a contiguous run of the time-ordered lines: write that run straight from
+    # the encoded buffer, skipping the late rows and swapping in the replaced ones (no copy of the day).
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
+    data = memoryview(lines.buffers()[2])
+    special = sorted(set(replaced) | set(np.flatnonzero(is_late).tolist()))
+    own_hour = events["hour"]
+    bounds = np.searchsorted(own_hour, np.arange(25))
+    on_time_defects = sorted(r for r, d in defect_of.items() if d.kind != "late_event")
     main_rows, main_defects, kinds = [], [], {}
     for h in range(24):
-        rows = by_hour[bounds[h] : bounds[h + 1]]
-        main_rows.append(len(rows))
+        first, end = int(bounds[h]), int(bounds[h + 1])
         path = clickstream_file(label, h)
-        if not len(rows):
+        pieces: list[bytes | memoryview] = []
+        pos, skipped = first, 0
+        for r in special[bisect.bisect_left(special, first) : bisect.bisect_left(special, end)]:
+            pieces.append(data[offsets[pos] : offsets[r]])
+            pos = r + 1
+            if is_late[r]:
+                skipped += 1
+                continue
+            pieces.append(replaced[r].encode())
+        pieces.append(data[offsets[pos] : offsets[end]])
+        main_rows.append(end - first - skipped)
+        if not main_rows[-1]:
             storage.delete(storage.join(bronze, path))  # a rerun must not append to an earlier run's tail
             continue
-        storage.write_bytes(storage.join(bronze, path), _values(all_lines.take(pa.array(line_index[rows]))))
-        for r in per_hour_defects.get(h, []):
+        storage.write_parts(storage.join(bronze, path), pieces)
+        late_before = np.cumsum(is_late[first:end])
+        for r in on_time_defects[
+            bisect.bisect_left(on_time_defects, first) : bisect.bisect_left(on_time_defects, end)
+        ]:
             d = defect_of[r]
-            d.file, d.row = path, int(np.searchsorted(rows, r)) + 1
+            d.file, d.row = path, int(r - first - late_before[r - first]) + 1
             main_defects.append(json.dumps(d.to_json()))
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
     return ClickDay(day, main_rows, main_defects, kinds, tails, outgoing)
 
 
-def write_click_day(bronze: str, click: ClickDay, held: pd.DataFrame) -> tuple[pd.DataFrame, list[Defect], list[dict[str, object]]]:
+def write_click_day(
+    bronze: str, click: ClickDay, held: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Defect], list[dict[str, object]]]:
     """Append to each hour's file the lines earlier days held for it, then today's late events and
     redelivered copies. Returns the lines still held for later days, the appended defects and the files."""
     day = to_date(click.day).isoformat()
@@ -150,9 +182,3 @@ def _defect_from_json(text: str) -> Defect:
     d = json.loads(text)
     d.pop("expected", None)
     return Defect(**d)
-
-
-def _values(arr: pa.Array) -> memoryview:
-    """A string array's values back to back, without copying (each value already ends in a newline)."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
-    return memoryview(arr.buffers()[2])[int(offsets[0]) : int(offsets[-1])]

@@ -7,6 +7,8 @@ small vocabularies, decoded only by Arrow when the JSON lines are built.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -134,7 +136,8 @@ def simulate_sessions(
     bi = np.where(is_buy, sess - n_browse, 0)
 
     # Products: popularity for browsing; buying sessions' first k views and adds are the order's items.
-    product = launched[rng.choice(len(launched), size=n, p=pop / pop.sum())]
+    cdf = np.cumsum(pop) / pop.sum()
+    product = launched[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(launched) - 1)]
     quantity = (rng.choice(3, size=n, p=[0.8, 0.15, 0.05]) + 1).astype(np.int64)
     for step in (VIEW, ADD):
         m = np.flatnonzero(is_buy & (etype == step))
@@ -246,7 +249,9 @@ def event_id(events: dict[str, np.ndarray], row: int) -> str:
     return events["event_uuid"][row].tobytes().decode()
 
 
-def _decode(codes: np.ndarray, vocabulary: tuple[str | None, ...], template: str = "{}", null: str | None = None) -> pa.Array:
+def _decode(
+    codes: np.ndarray, vocabulary: tuple[str | None, ...], template: str = "{}", null: str | None = None
+) -> pa.Array:
     """Integer codes to strings through a small dictionary; each entry is `template` around the word, so
     JSON punctuation rides along for free. A negative code or a None word gives `null` (or a null)."""
     words = [null if w is None else template.format(w) for w in vocabulary]
@@ -255,26 +260,34 @@ def _decode(codes: np.ndarray, vocabulary: tuple[str | None, ...], template: str
         words.append(null)
         codes, mask = np.where(mask, len(words) - 1, codes), None
     dictionary = pa.array(words, pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=mask), dictionary).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=mask), dictionary).cast(
+        pa.string()
+    )
 
 
-_PAD2 = tuple(f"{i:02d}" for i in range(60))
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
 
-def _timestamp_parts(ts_ms: np.ndarray, before: str, after: str) -> list[pa.Array]:
-    """ISO-8601 UTC with milliseconds as four arrays to join, literals included (strftime is much slower)."""
+@lru_cache(maxsize=1)
+def _clock_dictionary() -> pa.Array:
+    """'HH:MM:SS.' for every second of a day."""
+    return pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86_400)], pa.string())
+
+
+def _timestamp_parts(ts_ms: np.ndarray, before: str, after: str) -> list[object]:
+    """ISO-8601 UTC with milliseconds as parts to join, literals included (strftime is much slower)."""
     day = ts_ms // 86_400_000
     days = np.unique(day)
     day_text = tuple(np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist())
     ms = ts_ms % 86_400_000
-    return [
-        _decode(np.searchsorted(days, day), day_text, before + "{}T"),
-        _decode(ms // 3_600_000, _PAD2, "{}:"),
-        _decode(ms // 60_000 % 60, _PAD2, "{}:"),
-        _decode(ms // 1000 % 60, _PAD2, "{}."),
-        _decode(ms % 1000, _PAD3, "{}Z" + after),
-    ]
+    if len(days) == 1:  # one day's events, the usual case: the date is a literal
+        date: object = f"{before}{day_text[0]}T"
+    else:
+        date = _decode(np.searchsorted(days, day), day_text, before + "{}T")
+    clock = pa.DictionaryArray.from_arrays(pa.array((ms // 1000).astype(np.int32)), _clock_dictionary()).cast(
+        pa.string()
+    )
+    return [date, clock, _decode(ms % 1000, _PAD3, "{}Z" + after)]
 
 
 def _num(values: np.ndarray) -> pa.Array:

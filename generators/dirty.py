@@ -61,7 +61,13 @@ class Defect:
         return EXPECTED[self.kind]
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"source": self.source, "file": self.file, "row": self.row, "key": self.key, "kind": self.kind}
+        d: dict[str, Any] = {
+            "source": self.source,
+            "file": self.file,
+            "row": self.row,
+            "key": self.key,
+            "kind": self.kind,
+        }
         for name in _OPTIONAL:
             v = getattr(self, name)
             if v is not None:
@@ -245,10 +251,16 @@ def mutate_event_line(kind: str, line: str, rng: np.random.Generator) -> tuple[s
     """Apply one value defect to a JSON line; returns (new line, column, new value, original value)."""
     if kind == "malformed_json":
         cut = int(rng.integers(5, max(6, len(line) - 10)))
-        broken = line[:cut].rstrip("\n") if rng.random() < 0.7 else '{"event_id": ' + line[cut:].rstrip("\n")[:40] + " ]]"
+        broken = (
+            line[:cut].rstrip("\n")
+            if rng.random() < 0.7
+            else '{"event_id": ' + line[cut:].rstrip("\n")[:40] + " ]]"
+        )
         return broken + "\n", None, None, None
     if kind == "null_required":
-        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[rng.integers(7)]
+        col = ("event_type", "session_id", "event_ts", "page", "device", "country", "traffic_source")[
+            rng.integers(7)
+        ]
         new: Any = None
     elif kind == "type_mismatch":
         ids = [c for c in ("customer_id", "product_id", "order_id") if _locate(line, c)[2] is not None]

@@ -105,7 +105,9 @@ def generate(
     state = load_state(bronze)
     if state is None:
         first = start or settings.start_date
-        state = initial_state(settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed))
+        state = initial_state(
+            settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed)
+        )
         state.meta["dirty"] = dirty_on
         state.meta["rates"] = dict(sorted(settings.dirty.rates.items())) if dirty_on else {}
         state.meta["new_column_from_day"] = settings.dirty.new_column_from_day if dirty_on else None
@@ -125,13 +127,21 @@ def generate(
         files = p.files + click_files
         for f in files:
             summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
-        kinds = [d.kind for d in p.defects + late_defects] + [k for k, n in click.main_kinds.items() for _ in range(n)]
+        kinds = [d.kind for d in p.defects + late_defects] + [
+            k for k, n in click.main_kinds.items() for _ in range(n)
+        ]
         for kind in kinds:
             summary.defects[kind] = summary.defects.get(kind, 0) + 1
-        entries = [json.dumps(d.to_json()) for d in p.defects] + click.main_defects + [json.dumps(d.to_json()) for d in late_defects]
+        entries = (
+            [json.dumps(d.to_json()) for d in p.defects]
+            + click.main_defects
+            + [json.dumps(d.to_json()) for d in late_defects]
+        )
         label = to_date(p.day).isoformat()
         head = {"day": label, "seed": int(p.state.meta["seed"]), "dirty": bool(p.state.meta.get("dirty"))}
-        storage.write_bytes(storage.join(bronze, "_manifest", f"manifest_{label}.json"), manifest_bytes(head, files, entries))
+        storage.write_bytes(
+            storage.join(bronze, "_manifest", f"manifest_{label}.json"), manifest_bytes(head, files, entries)
+        )
         # A checkpoint every few days and at the end: a killed run restarts from the last one and
         # rewrites the days after it with the same bytes.
         if last or len(summary.days) % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1:
@@ -149,7 +159,16 @@ def generate(
             out = simulate_day(state, pools, state.meta.get("new_column_from_day"))
             defects, files = _write_business_files(bronze, state.meta, out)
             rates = state.meta["rates"] if state.meta.get("dirty") else {}
-            args = (bronze, int(state.meta["seed"]), k, _click_customers(state), _click_products(state), out.new_orders, out.order_items, rates)
+            args = (
+                bronze,
+                int(state.meta["seed"]),
+                k,
+                _click_customers(state),
+                _click_products(state),
+                out.new_orders,
+                out.order_items,
+                rates,
+            )
             click = pool.submit(build_click_day, *args) if pool else _Done(build_click_day(*args))
             pending.append(_PendingDay(k, _snapshot(state) if pool else state, click, defects, files))
             while len(pending) > (workers if pool else 0):  # days in flight
@@ -211,7 +230,9 @@ def _check_continuation(
         )
 
 
-def _write_business_files(bronze: str, meta: dict, out: DayOutput) -> tuple[list[Defect], list[dict[str, object]]]:  # type: ignore[type-arg]
+def _write_business_files(
+    bronze: str, meta: dict, out: DayOutput
+) -> tuple[list[Defect], list[dict[str, object]]]:  # type: ignore[type-arg]
     """The day's CSVs (and the weekly XLSX), with defects injected; returns the defects and files written."""
     seed = int(meta["seed"])
     rates: dict[str, float] = meta["rates"] if meta.get("dirty") else {}

@@ -192,7 +192,11 @@ def _sheet_xml(header: list[str], rows: list[list[object]]) -> str:
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
     ]
     for r, row in enumerate([header, *rows], start=1):
-        out.append(f'<row r="{r}">' + "".join(_cell_xml(f"{c}{r}", v) for c, v in zip(cols, row, strict=True)) + "</row>")
+        out.append(
+            f'<row r="{r}">'
+            + "".join(_cell_xml(f"{c}{r}", v) for c, v in zip(cols, row, strict=True))
+            + "</row>"
+        )
     out.append("</sheetData></worksheet>")
     return "".join(out)
 
@@ -227,7 +231,10 @@ def xlsx_bytes(sheets: dict[str, list[list[object]]], stamp: dt.datetime) -> byt
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
-            + "".join(f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>' for i, n in enumerate(names, start=1))
+            + "".join(
+                f'<sheet name="{escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
+                for i, n in enumerate(names, start=1)
+            )
             + "</sheets></workbook>"
         ),
         "xl/_rels/workbook.xml.rels": (

@@ -39,7 +39,13 @@ def read_xlsx(spark: SparkSession, uri: str) -> DataFrame:
     """All sheets of a workbook as one DataFrame of strings, with the sheet name in `_sheet`."""
     from pyspark.sql.types import StringType, StructField, StructType
 
-    sheets = pd.read_excel(io.BytesIO(storage.read_bytes(uri)), sheet_name=None, dtype=str, engine="openpyxl", keep_default_na=False)
+    sheets = pd.read_excel(
+        io.BytesIO(storage.read_bytes(uri)),
+        sheet_name=None,
+        dtype=str,
+        engine="openpyxl",
+        keep_default_na=False,
+    )
     frames = [df.assign(_sheet=name) for name, df in sheets.items()]
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     schema = StructType([StructField(str(c), StringType()) for c in data.columns])

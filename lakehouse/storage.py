@@ -46,21 +46,28 @@ def _remote(uri: str) -> tuple[pafs.FileSystem, str]:
 
 def write_bytes(uri: str, data: bytes | memoryview) -> None:
     """Write a whole file atomically where the filesystem allows (local: temp file, then rename)."""
+    write_parts(uri, [data])
+
+
+def write_parts(uri: str, parts: list[bytes | memoryview]) -> None:
+    """Write a file from pieces without joining them first; atomic where the filesystem allows (local:
+    temp file, then rename; object stores publish an object on close)."""
     if is_local(uri):
         path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fh.writelines(parts)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return
-    fs, path = _remote(uri)
-    with fs.open_output_stream(path) as out:  # object stores publish on close, so this is atomic too
-        out.write(data)
+    fs, remote_path = _remote(uri)
+    with fs.open_output_stream(remote_path) as out:
+        for part in parts:
+            out.write(part)
 
 
 def append_bytes(uri: str, data: bytes) -> None:

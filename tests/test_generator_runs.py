@@ -94,7 +94,9 @@ def test_continuing_from_another_start_or_cleanliness_is_refused(tmp_path: Path)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_killed_run_is_simply_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+def test_a_killed_run_is_simply_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
     """Killed while writing day 9 (after the day-7 checkpoint, with day 9's hour files half done): the
     next run continues from the checkpoint and ends with the same files as an uninterrupted run."""
     import generators.runner as runner
