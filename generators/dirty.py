@@ -2,8 +2,9 @@
 
 Each defective row carries exactly one defect. `expected` says what a correct silver layer does:
 dropped_duplicate, superseded (an older version of a key; the later one must win), quarantined,
-repaired (whitespace, case, date formats it can parse), orphan (a foreign key with no parent),
-accepted_late (a late clickstream event in a later file), schema_evolved (a new column).
+nulled (an unusable value in an optional column: the row is kept with null there), repaired
+(whitespace, case, date formats it can parse), orphan (a foreign key with no parent), accepted_late
+(a late clickstream event in a later file), schema_evolved (a new column).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lakehouse.sources import DATE_FORMATS, TIMESTAMP_FORMATS, Source
+from lakehouse.sources import DATE_FORMATS, SOURCES, TIMESTAMP_FORMATS, Source
 
 EXPECTED = {
     "duplicate_row": "dropped_duplicate",
@@ -30,6 +31,13 @@ EXPECTED = {
     "malformed_json": "quarantined",
     "new_column": "schema_evolved",
 }
+def expected_outcome(source: str, kind: str, column: str | None) -> str:
+    """What silver should do: an unusable value in an optional column becomes null (the row is kept)."""
+    if kind in ("null_required", "type_mismatch", "out_of_range") and column and not SOURCES[source].column(column).required:
+        return "nulled"
+    return EXPECTED[kind]
+
+
 VALUE_KINDS = (
     "null_required",
     "type_mismatch",
@@ -58,7 +66,7 @@ class Defect:
 
     @property
     def expected(self) -> str:
-        return EXPECTED[self.kind]
+        return expected_outcome(self.source, self.kind, self.column)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -72,7 +80,7 @@ class Defect:
             v = getattr(self, name)
             if v is not None:
                 d[name] = _plain(v) if isinstance(v, np.generic | dt.date) else v
-        d["expected"] = EXPECTED[self.kind]
+        d["expected"] = self.expected
         return d
 
 

@@ -1,10 +1,13 @@
 """All Delta Lake I/O in one place, using only what the embedded (Sail), remote and classic engines share:
-DataFrame reader/writer with format("delta") and SQL MERGE INTO. No delta-spark Python API."""
+the DataFrame reader/writer with format("delta") and SQL MERGE INTO. No delta-spark Python API."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from lakehouse import storage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -12,6 +15,10 @@ if TYPE_CHECKING:
 
 def _path(uri: str) -> str:
     return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
+def table_exists(uri: str) -> bool:
+    return storage.exists(storage.join(uri, "_delta_log"))
 
 
 def write_table(df: DataFrame, uri: str, mode: str = "append", partition_by: Sequence[str] = ()) -> None:
@@ -28,3 +35,48 @@ def read_table(spark: SparkSession, uri: str, version: int | None = None) -> Dat
     if version is not None:
         reader = reader.option("versionAsOf", version)
     return reader.load(_path(uri))
+
+
+def _is_empty(df: DataFrame) -> bool:
+    return df.limit(1).count() == 0
+
+
+def _merge(spark: SparkSession, rows: DataFrame, uri: str, on: str, clauses: str) -> None:
+    view = f"_merge_src_{uuid.uuid4().hex[:12]}"
+    rows.createOrReplaceTempView(view)
+    try:
+        spark.sql(f"MERGE INTO delta.`{_path(uri)}` AS t USING {view} AS s ON {on} {clauses}")
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def _on(key: Sequence[str]) -> str:
+    return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in key)  # null-safe: a key part may be null
+
+
+def merge_insert_new(
+    spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str], partition_by: Sequence[str] = ()
+) -> None:
+    """Insert the rows whose key is not in the table yet (creating the table on first use). No rows, no commit."""
+    if _is_empty(rows):
+        return
+    if not table_exists(uri):
+        write_table(rows, uri, "append", partition_by)
+        return
+    _merge(spark, rows, uri, _on(key), "WHEN NOT MATCHED THEN INSERT *")
+
+
+def merge_latest(
+    spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str], version: str, partition_by: Sequence[str] = ()
+) -> None:
+    """Upsert: a row replaces the table's row of the same key when its `version` is newer (on a tie,
+    when it comes from a later file). Rows must be unique by key."""
+    if _is_empty(rows):
+        return
+    if not table_exists(uri):
+        write_table(rows, uri, "append", partition_by)
+        return
+    newer = f"s.`{version}` > t.`{version}`"
+    if "_source_file" in rows.columns:
+        newer = f"({newer} OR (s.`{version}` = t.`{version}` AND s.`_source_file` > t.`_source_file`))"
+    _merge(spark, rows, uri, _on(key), f"WHEN MATCHED AND {newer} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")

@@ -121,7 +121,7 @@ def _delta_help() -> str:
 
 def _start_embedded(cfg: Config) -> str:
     global _server
-    os.environ.setdefault("RUST_LOG", "warn")
+    os.environ.setdefault("RUST_LOG", "error")
     if cfg.engine.embedded.sail_mode == "local-cluster":
         os.environ["SAIL_MODE"] = "local-cluster"
     try:

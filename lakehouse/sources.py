@@ -231,3 +231,22 @@ def inventory_file(iso_year: int, iso_week: int) -> str:
 
 def warehouse_ids(n: int) -> tuple[str, ...]:
     return tuple(f"WH-{i + 1:02d}" for i in range(n))
+
+
+_SPARK_TOKENS = {"%Y": "yyyy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%b": "MMM"}
+
+
+def spark_pattern(strftime_format: str) -> str:
+    """A strftime format as a Spark datetime pattern ('T' and 'Z' quoted as literals)."""
+    out = strftime_format
+    for token, pattern in _SPARK_TOKENS.items():
+        out = out.replace(token, pattern)
+    return out.replace("T", "'T'").replace("Z", "X")
+
+
+# What silver parses: every format the generators emit (clickstream timestamps carry milliseconds).
+SPARK_DATE_PATTERNS = tuple(spark_pattern(f) for f in DATE_FORMATS)
+SPARK_TIMESTAMP_PATTERNS = (
+    "yyyy-MM-dd'T'HH:mm:ss.SSSX",
+    *(spark_pattern(f) for f in TIMESTAMP_FORMATS),
+)

@@ -1,0 +1,281 @@
+"""bronze_to_silver: take in every new or changed bronze file, exactly once in effect.
+
+Per run: files whose content hash the ledger has not seen are landed (parsed into a staging area),
+typed and checked (lakehouse.silver), classified (written, quarantined or duplicate), merged into the
+silver tables with MERGE INTO, reconciled, and only then recorded in the ledger. A run killed at any
+point is simply run again: the merges are idempotent by key, so files taken in twice do no harm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from lakehouse import storage
+from lakehouse.config import Config
+from lakehouse.delta import merge_insert_new, merge_latest, read_table, table_exists, write_table
+from lakehouse.landing import BronzeFile, LandedFile, StagingWriter, discover, land
+from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
+from lakehouse.sources import SOURCES, warehouse_ids
+from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+RUNS_SCHEMA = (
+    "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
+    "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE"
+)
+LEDGER_SCHEMA = (
+    "path STRING, source STRING, size BIGINT, sha256 STRING, run_id STRING, status STRING, reason STRING, rows_read BIGINT, "
+    "rows_written BIGINT, rows_quarantined BIGINT, duplicates BIGINT, ingested_at TIMESTAMP"
+)
+
+
+class ReconciliationError(RuntimeError):
+    """Rows read do not equal rows written + quarantined + duplicates: something was lost."""
+
+
+@dataclass
+class SourceReport:
+    source: str
+    files: int = 0
+    files_rejected: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    duplicates: int = 0
+    values_repaired: int = 0
+    values_nulled: int = 0
+    orphans: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    sources: list[SourceReport] = field(default_factory=list)
+    rejected: list[LandedFile] = field(default_factory=list)
+    nothing_new: bool = False
+    seconds: float = 0.0
+
+
+def _primary(source: str) -> SilverTable:
+    """The table whose keys decide duplicates: the history table of versioned sources, else the table."""
+    tables = targets_of(source)
+    return next((t for t in tables if t.mode == "history"), None) or next(t for t in tables if t.mode == "unique")
+
+
+def read_ledger(spark: SparkSession, root: str) -> dict[str, str]:
+    uri = silver_uri(root, LEDGER)
+    if not table_exists(uri):
+        return {}
+    return {r["path"]: r["sha256"] for r in read_table(spark, uri).select("path", "sha256").collect()}
+
+
+def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=None) -> RunReport:  # type: ignore[no-untyped-def]
+    root = cfg.root
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    report = RunReport(run_id)
+    seen = read_ledger(spark, root)
+    todo = [f for f in discover(root) if seen.get(f.path) != f.sha256]
+    if not todo:
+        report.nothing_new = True
+        log.info("nothing new in %s/bronze: no table changed", root)
+        return report
+    staging = storage.join(root, "_staging", run_id)
+    ledger_rows: list[dict[str, object]] = []
+    try:
+        for source in SOURCES:
+            files = [f for f in todo if f.source == source]
+            if not files:
+                continue
+            if progress:
+                progress(source, len(files))
+            t0 = time.perf_counter()
+            sr, landed = _ingest_source(spark, cfg, run_id, started_at, source, files, staging)
+            sr.seconds = round(time.perf_counter() - t0, 3)
+            report.sources.append(sr)
+            for lf in landed:
+                if lf.status == "rejected":
+                    report.rejected.append(lf)
+            ledger_rows += _ledger_rows(spark, landed, run_id, started_at, staging, source)
+            log.info("%s: %s", source, asdict(sr))
+        runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
+        write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+        # The ledger last: a run killed before this point takes the same files in again next time.
+        merge_latest(spark, spark.createDataFrame(ledger_rows, LEDGER_SCHEMA), silver_uri(root, LEDGER), ("path",), "ingested_at")
+    finally:
+        storage.delete_tree(staging)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _ingest_source(
+    spark: SparkSession, cfg: Config, run_id: str, started_at: dt.datetime, source: str, files: list[BronzeFile], staging: str
+) -> tuple[SourceReport, list[LandedFile]]:
+    contract = SOURCES[source]
+    sr = SourceReport(source, files=len(files))
+    raw_uri = storage.join(staging, f"{source}.raw.parquet")
+    writer = StagingWriter(raw_uri, contract)
+    landed = []
+    expected_sheets = warehouse_ids(cfg.generator.warehouses) if contract.format == "xlsx" else ()
+    for f in files:
+        table, result = land(f, expected_sheets)
+        if table is not None:
+            writer.write(table)
+        landed.append(result)
+    writer.close()
+    sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
+    sr.rows_read = writer.rows
+    if not writer.rows:
+        return sr, landed
+
+    raw = spark.read.parquet(_spark_path(raw_uri))
+    if contract.format == "jsonl":
+        typed = event_columns(event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json")))
+    else:
+        typed = typed_records(raw, contract)
+    typed = typed.withColumns(
+        {
+            "_source_file": F.col("_file"),
+            "_source_row": F.col("_row"),
+            "_ingested_at": F.lit(started_at).cast("timestamp"),
+            "_run_id": F.lit(run_id),
+        }
+    )
+    typed = with_orphan_flags(spark, cfg.root, typed, contract)
+    classified = classify(spark, typed, _primary(source), cfg.root)
+    stage_uri = storage.join(staging, f"{source}.classified.parquet")
+    classified.write.mode("overwrite").parquet(_spark_path(stage_uri))
+    batch = spark.read.parquet(_spark_path(stage_uri))
+
+    counts = {r["_outcome"]: r["n"] for r in batch.groupBy("_outcome").agg(F.count(F.lit(1)).alias("n")).collect()}
+    sr.rows_written, sr.rows_quarantined, sr.duplicates = (int(counts.get(k, 0)) for k in ("written", "quarantined", "duplicate"))
+    stats = batch.where(F.col("_outcome") == "written").agg(
+        F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("repaired:")))).alias("rep"),
+        F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("nulled:")))).alias("nul"),
+        F.sum(F.when(F.size("_orphan_fks") > 0, 1).otherwise(0)).alias("orph"),
+    ).first()
+    sr.values_repaired, sr.values_nulled, sr.orphans = (int(stats[k] or 0) for k in ("rep", "nul", "orph"))
+
+    _write_quarantine(spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at)
+    written = batch.where(F.col("_outcome") == "written")
+    primary = _primary(source)
+    before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
+    for table in targets_of(source):
+        rows = written.select(*[F.col(n).cast(t).alias(n) for n, t in table.columns()])
+        if table.mode == "current":
+            merge_latest(spark, latest_per_key(rows, table), table.uri(cfg.root), table.key, table.version or "", table.partition_by)
+        else:
+            merge_insert_new(spark, rows, table.uri(cfg.root), table.merge_key, table.partition_by)
+    after = read_table(spark, primary.uri(cfg.root)).count()
+
+    # Nothing lost: every landed row is accounted for, and the rows called written are really there.
+    if sr.rows_written + sr.rows_quarantined + sr.duplicates != sr.rows_read or batch.count() != sr.rows_read:
+        raise ReconciliationError(
+            f"{source}: read {sr.rows_read} rows but written {sr.rows_written} + quarantined {sr.rows_quarantined} "
+            f"+ duplicates {sr.duplicates} (Spark saw {batch.count()}); the silver tables were not reconciled"
+        )
+    if after - before != sr.rows_written:
+        raise ReconciliationError(
+            f"{source}: {sr.rows_written} rows classified as new, but {primary.name} grew by {after - before}; "
+            "was the table changed by another writer during this run?"
+        )
+    return sr, landed
+
+
+def _spark_path(uri: str) -> str:
+    return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
+def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """`_orphan_fks`: the foreign-key columns whose parent is not in silver (yet). Such rows are kept,
+    not dropped; gold maps them to the unknown member of the dimension."""
+    flags = []
+    for c in contract.columns:
+        if not c.references:
+            continue
+        parent_source, parent_key = c.references.split(".")
+        parent = next(t for t in targets_of(parent_source) if t.mode in ("current", "unique"))
+        alias = f"_has_{c.name}"
+        if table_exists(parent.uri(root)):
+            keys = read_table(spark, parent.uri(root)).select(F.col(parent_key).alias(f"_k_{c.name}"), F.lit(True).alias(alias)).distinct()
+            typed = typed.join(keys, typed[c.name] == keys[f"_k_{c.name}"], "left").drop(f"_k_{c.name}")
+        else:
+            typed = typed.withColumn(alias, F.lit(None).cast("boolean"))
+        flags.append(F.when(F.col(c.name).isNotNull() & F.col(alias).isNull(), F.lit(c.name)))
+    orphan = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
+    return typed.withColumn("_orphan_fks", orphan).drop(*[f"_has_{c.name}" for c in contract.columns if c.references])
+
+
+def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
+    """`_outcome` for every row: quarantined (has reasons), duplicate (its key, or key and version, is
+    already in the batch or in silver), or written."""
+    key = list(primary.merge_key)
+    usable = F.size("_reasons") == 0
+    first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
+    ranked = typed.withColumn("_rank", F.when(usable, F.row_number().over(first)))
+    if table_exists(primary.uri(root)):
+        existing = read_table(spark, primary.uri(root)).select(*[F.col(k).alias(f"_e_{k}") for k in key]).withColumn("_exists", F.lit(True))
+        cond = [ranked[k] == existing[f"_e_{k}"] for k in key]
+        ranked = ranked.join(existing, cond, "left").drop(*[f"_e_{k}" for k in key])
+    else:
+        ranked = ranked.withColumn("_exists", F.lit(None).cast("boolean"))
+    outcome = (
+        F.when(~usable, F.lit("quarantined"))
+        .when((F.col("_rank") > 1) | F.col("_exists").isNotNull(), F.lit("duplicate"))
+        .otherwise(F.lit("written"))
+    )
+    return ranked.withColumn("_outcome", outcome).drop("_rank", "_exists")
+
+
+def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
+    """The newest version of each key in a batch (ties: the later file, then the later row)."""
+    w = Window.partitionBy(*table.key).orderBy(F.col(table.version or "_source_file").desc(), F.col("_source_file").desc(), F.col("_source_row").desc())
+    return rows.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
+
+
+def _write_quarantine(spark: SparkSession, root: str, bad: DataFrame, source: str, run_id: str, at: dt.datetime) -> None:
+    rows = bad.select(
+        F.lit(source).alias("source"),
+        F.col("_file").alias("file"),
+        F.col("_sheet").alias("sheet"),
+        F.col("_row").alias("row"),
+        F.col("_raw").alias("raw"),
+        F.col("_reasons").alias("reasons"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(at).cast("timestamp").alias("quarantined_at"),
+    )
+    merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"))
+
+
+def _ledger_rows(spark: SparkSession, landed: list[LandedFile], run_id: str, at: dt.datetime, staging: str, source: str) -> list[dict[str, object]]:
+    per_file: dict[str, dict[str, int]] = {}
+    stage_uri = storage.join(staging, f"{source}.classified.parquet")
+    if any(lf.rows for lf in landed) and storage.exists(stage_uri):
+        counts = spark.read.parquet(_spark_path(stage_uri)).groupBy("_file", "_outcome").agg(F.count(F.lit(1)).alias("n")).collect()
+        for r in counts:
+            per_file.setdefault(r["_file"], {})[r["_outcome"]] = int(r["n"])
+    out = []
+    for lf in landed:
+        c = per_file.get(lf.file.path, {})
+        out.append(
+            {
+                "path": lf.file.path, "source": lf.file.source, "size": lf.file.size, "sha256": lf.file.sha256, "run_id": run_id,
+                "status": lf.status if not (lf.status == "ingested" and lf.warnings) else "ingested_with_warnings",
+                "reason": lf.reason, "rows_read": lf.rows, "rows_written": c.get("written", 0),
+                "rows_quarantined": c.get("quarantined", 0), "duplicates": c.get("duplicate", 0), "ingested_at": at,
+            }
+        )  # fmt: skip
+    return out
+

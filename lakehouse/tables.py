@@ -1,0 +1,98 @@
+"""The table registry: every silver table declared once (name, source, keys, versioning, partitioning,
+location). Readers, writers, tests and validation all look tables up here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakehouse import storage
+from lakehouse.sources import SOURCES, Source
+
+# Bronze column kinds to Spark types.
+SPARK_TYPES = {
+    "id": "BIGINT",
+    "int": "INT",
+    "decimal": "DECIMAL(12,2)",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "string": "STRING",
+    "email": "STRING",
+    "enum": "STRING",
+}
+LINEAGE = (("_source_file", "STRING"), ("_source_row", "INT"), ("_ingested_at", "TIMESTAMP"), ("_run_id", "STRING"))
+
+
+@dataclass(frozen=True)
+class SilverTable:
+    name: str
+    source: str
+    key: tuple[str, ...]
+    mode: str  # current: latest version per key | history: every distinct version | unique: first wins
+    version: str | None = None  # the column ordering versions (current and history tables)
+    partition_by: tuple[str, ...] = ()
+    extra_columns: tuple[tuple[str, str], ...] = ()  # derived columns beyond the bronze contract
+    description: str = ""
+
+    @property
+    def contract(self) -> Source:
+        return SOURCES[self.source]
+
+    def uri(self, root: str) -> str:
+        return storage.join(root, "silver", self.name)
+
+    def columns(self) -> list[tuple[str, str]]:
+        src = self.contract
+        base = [(c.name, SPARK_TYPES[c.kind]) for c in (*src.columns, *src.optional_columns)]
+        return [*base, *self.extra_columns, ("_orphan_fks", "ARRAY<STRING>"), *LINEAGE]
+
+    @property
+    def merge_key(self) -> tuple[str, ...]:
+        return (*self.key, self.version) if self.mode == "history" and self.version else self.key
+
+
+_PROPS = (
+    ("event_date", "DATE"),
+    ("prop_query", "STRING"),
+    ("prop_results", "INT"),
+    ("prop_category", "STRING"),
+    ("prop_price", "DECIMAL(12,2)"),
+    ("prop_quantity", "INT"),
+    ("prop_revenue", "DECIMAL(12,2)"),
+    ("prop_items", "INT"),
+    ("prop_load_ms", "INT"),
+)
+
+SILVER: dict[str, SilverTable] = {
+    t.name: t
+    for t in (
+        SilverTable("customers", "customers", ("customer_id",), "current", "updated_at", description="one row per customer, latest version"),
+        SilverTable("customers_history", "customers", ("customer_id",), "history", "updated_at", description="every version of every customer"),
+        SilverTable("products", "products", ("product_id",), "current", "updated_at", description="one row per product, latest version"),
+        SilverTable("products_history", "products", ("product_id",), "history", "updated_at", description="every version of every product"),
+        SilverTable("orders", "orders", ("order_id",), "current", "updated_at", description="one row per order, latest status"),
+        SilverTable("orders_history", "orders", ("order_id",), "history", "updated_at", description="every status change of every order"),
+        SilverTable("order_items", "order_items", ("order_item_id",), "unique", description="one row per order line"),
+        SilverTable("shipments", "shipments", ("shipment_id",), "unique", description="one row per shipment"),
+        SilverTable(
+            "clickstream_events", "clickstream", ("event_id",), "unique", "event_ts", partition_by=("event_date",),
+            extra_columns=_PROPS, description="one row per clickstream event, deduplicated by event_id",
+        ),
+        SilverTable(
+            "inventory_snapshots", "inventory", ("snapshot_date", "warehouse_id", "product_id"), "unique",
+            description="weekly stock per warehouse and product",
+        ),
+    )
+}  # fmt: skip
+
+# Tables the ingestion keeps about itself.
+QUARANTINE = "quarantine"
+INGEST_RUNS = "ingest_runs"
+LEDGER = "_ingest_ledger"
+
+
+def silver_uri(root: str, name: str) -> str:
+    return storage.join(root, "silver", name)
+
+
+def targets_of(source: str) -> list[SilverTable]:
+    return [t for t in SILVER.values() if t.source == source]
