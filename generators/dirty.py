@@ -31,9 +31,15 @@ EXPECTED = {
     "malformed_json": "quarantined",
     "new_column": "schema_evolved",
 }
+
+
 def expected_outcome(source: str, kind: str, column: str | None) -> str:
     """What silver should do: an unusable value in an optional column becomes null (the row is kept)."""
-    if kind in ("null_required", "type_mismatch", "out_of_range") and column and not SOURCES[source].column(column).required:
+    if (
+        kind in ("null_required", "type_mismatch", "out_of_range")
+        and column
+        and not SOURCES[source].column(column).required
+    ):
         return "nulled"
     return EXPECTED[kind]
 

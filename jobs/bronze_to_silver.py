@@ -1,6 +1,6 @@
 """Take new bronze files into the silver Delta tables.
 
-    spark-submit jobs/bronze_to_silver.py [--root URI] [--conf FILE] [--engine MODE]
+spark-submit jobs/bronze_to_silver.py [--root URI] [--conf FILE] [--engine MODE]
 """
 
 import sys

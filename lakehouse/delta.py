@@ -67,7 +67,12 @@ def merge_insert_new(
 
 
 def merge_latest(
-    spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str], version: str, partition_by: Sequence[str] = ()
+    spark: SparkSession,
+    rows: DataFrame,
+    uri: str,
+    key: Sequence[str],
+    version: str,
+    partition_by: Sequence[str] = (),
 ) -> None:
     """Upsert: a row replaces the table's row of the same key when its `version` is newer (on a tie,
     when it comes from a later file). Rows must be unique by key."""
@@ -79,4 +84,10 @@ def merge_latest(
     newer = f"s.`{version}` > t.`{version}`"
     if "_source_file" in rows.columns:
         newer = f"({newer} OR (s.`{version}` = t.`{version}` AND s.`_source_file` > t.`_source_file`))"
-    _merge(spark, rows, uri, _on(key), f"WHEN MATCHED AND {newer} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+    _merge(
+        spark,
+        rows,
+        uri,
+        _on(key),
+        f"WHEN MATCHED AND {newer} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+    )

@@ -71,7 +71,9 @@ class RunReport:
 def _primary(source: str) -> SilverTable:
     """The table whose keys decide duplicates: the history table of versioned sources, else the table."""
     tables = targets_of(source)
-    return next((t for t in tables if t.mode == "history"), None) or next(t for t in tables if t.mode == "unique")
+    return next((t for t in tables if t.mode == "history"), None) or next(
+        t for t in tables if t.mode == "unique"
+    )
 
 
 def read_ledger(spark: SparkSession, root: str) -> dict[str, str]:
@@ -113,7 +115,13 @@ def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=Non
         runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
         write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
         # The ledger last: a run killed before this point takes the same files in again next time.
-        merge_latest(spark, spark.createDataFrame(ledger_rows, LEDGER_SCHEMA), silver_uri(root, LEDGER), ("path",), "ingested_at")
+        merge_latest(
+            spark,
+            spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
+            silver_uri(root, LEDGER),
+            ("path",),
+            "ingested_at",
+        )
     finally:
         storage.delete_tree(staging)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -121,7 +129,13 @@ def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=Non
 
 
 def _ingest_source(
-    spark: SparkSession, cfg: Config, run_id: str, started_at: dt.datetime, source: str, files: list[BronzeFile], staging: str
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    started_at: dt.datetime,
+    source: str,
+    files: list[BronzeFile],
+    staging: str,
 ) -> tuple[SourceReport, list[LandedFile]]:
     contract = SOURCES[source]
     sr = SourceReport(source, files=len(files))
@@ -142,7 +156,9 @@ def _ingest_source(
 
     raw = spark.read.parquet(_spark_path(raw_uri))
     if contract.format == "jsonl":
-        typed = event_columns(event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json")))
+        typed = event_columns(
+            event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json"))
+        )
     else:
         typed = typed_records(raw, contract)
     typed = typed.withColumns(
@@ -159,23 +175,40 @@ def _ingest_source(
     classified.write.mode("overwrite").parquet(_spark_path(stage_uri))
     batch = spark.read.parquet(_spark_path(stage_uri))
 
-    counts = {r["_outcome"]: r["n"] for r in batch.groupBy("_outcome").agg(F.count(F.lit(1)).alias("n")).collect()}
-    sr.rows_written, sr.rows_quarantined, sr.duplicates = (int(counts.get(k, 0)) for k in ("written", "quarantined", "duplicate"))
-    stats = batch.where(F.col("_outcome") == "written").agg(
-        F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("repaired:")))).alias("rep"),
-        F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("nulled:")))).alias("nul"),
-        F.sum(F.when(F.size("_orphan_fks") > 0, 1).otherwise(0)).alias("orph"),
-    ).first()
+    counts = {
+        r["_outcome"]: r["n"] for r in batch.groupBy("_outcome").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
+    sr.rows_written, sr.rows_quarantined, sr.duplicates = (
+        int(counts.get(k, 0)) for k in ("written", "quarantined", "duplicate")
+    )
+    stats = (
+        batch.where(F.col("_outcome") == "written")
+        .agg(
+            F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("repaired:")))).alias("rep"),
+            F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("nulled:")))).alias("nul"),
+            F.sum(F.when(F.size("_orphan_fks") > 0, 1).otherwise(0)).alias("orph"),
+        )
+        .first()
+    )
     sr.values_repaired, sr.values_nulled, sr.orphans = (int(stats[k] or 0) for k in ("rep", "nul", "orph"))
 
-    _write_quarantine(spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at)
+    _write_quarantine(
+        spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at
+    )
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
     before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
     for table in targets_of(source):
         rows = written.select(*[F.col(n).cast(t).alias(n) for n, t in table.columns()])
         if table.mode == "current":
-            merge_latest(spark, latest_per_key(rows, table), table.uri(cfg.root), table.key, table.version or "", table.partition_by)
+            merge_latest(
+                spark,
+                latest_per_key(rows, table),
+                table.uri(cfg.root),
+                table.key,
+                table.version or "",
+                table.partition_by,
+            )
         else:
             merge_insert_new(spark, rows, table.uri(cfg.root), table.merge_key, table.partition_by)
     after = read_table(spark, primary.uri(cfg.root)).count()
@@ -209,13 +242,19 @@ def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract
         parent = next(t for t in targets_of(parent_source) if t.mode in ("current", "unique"))
         alias = f"_has_{c.name}"
         if table_exists(parent.uri(root)):
-            keys = read_table(spark, parent.uri(root)).select(F.col(parent_key).alias(f"_k_{c.name}"), F.lit(True).alias(alias)).distinct()
+            keys = (
+                read_table(spark, parent.uri(root))
+                .select(F.col(parent_key).alias(f"_k_{c.name}"), F.lit(True).alias(alias))
+                .distinct()
+            )
             typed = typed.join(keys, typed[c.name] == keys[f"_k_{c.name}"], "left").drop(f"_k_{c.name}")
         else:
             typed = typed.withColumn(alias, F.lit(None).cast("boolean"))
         flags.append(F.when(F.col(c.name).isNotNull() & F.col(alias).isNull(), F.lit(c.name)))
     orphan = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
-    return typed.withColumn("_orphan_fks", orphan).drop(*[f"_has_{c.name}" for c in contract.columns if c.references])
+    return typed.withColumn("_orphan_fks", orphan).drop(
+        *[f"_has_{c.name}" for c in contract.columns if c.references]
+    )
 
 
 def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
@@ -226,7 +265,11 @@ def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: 
     first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
     ranked = typed.withColumn("_rank", F.when(usable, F.row_number().over(first)))
     if table_exists(primary.uri(root)):
-        existing = read_table(spark, primary.uri(root)).select(*[F.col(k).alias(f"_e_{k}") for k in key]).withColumn("_exists", F.lit(True))
+        existing = (
+            read_table(spark, primary.uri(root))
+            .select(*[F.col(k).alias(f"_e_{k}") for k in key])
+            .withColumn("_exists", F.lit(True))
+        )
         cond = [ranked[k] == existing[f"_e_{k}"] for k in key]
         ranked = ranked.join(existing, cond, "left").drop(*[f"_e_{k}" for k in key])
     else:
@@ -241,11 +284,17 @@ def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: 
 
 def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
     """The newest version of each key in a batch (ties: the later file, then the later row)."""
-    w = Window.partitionBy(*table.key).orderBy(F.col(table.version or "_source_file").desc(), F.col("_source_file").desc(), F.col("_source_row").desc())
+    w = Window.partitionBy(*table.key).orderBy(
+        F.col(table.version or "_source_file").desc(),
+        F.col("_source_file").desc(),
+        F.col("_source_row").desc(),
+    )
     return rows.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
 
 
-def _write_quarantine(spark: SparkSession, root: str, bad: DataFrame, source: str, run_id: str, at: dt.datetime) -> None:
+def _write_quarantine(
+    spark: SparkSession, root: str, bad: DataFrame, source: str, run_id: str, at: dt.datetime
+) -> None:
     rows = bad.select(
         F.lit(source).alias("source"),
         F.col("_file").alias("file"),
@@ -259,11 +308,18 @@ def _write_quarantine(spark: SparkSession, root: str, bad: DataFrame, source: st
     merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"))
 
 
-def _ledger_rows(spark: SparkSession, landed: list[LandedFile], run_id: str, at: dt.datetime, staging: str, source: str) -> list[dict[str, object]]:
+def _ledger_rows(
+    spark: SparkSession, landed: list[LandedFile], run_id: str, at: dt.datetime, staging: str, source: str
+) -> list[dict[str, object]]:
     per_file: dict[str, dict[str, int]] = {}
     stage_uri = storage.join(staging, f"{source}.classified.parquet")
     if any(lf.rows for lf in landed) and storage.exists(stage_uri):
-        counts = spark.read.parquet(_spark_path(stage_uri)).groupBy("_file", "_outcome").agg(F.count(F.lit(1)).alias("n")).collect()
+        counts = (
+            spark.read.parquet(_spark_path(stage_uri))
+            .groupBy("_file", "_outcome")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
+        )
         for r in counts:
             per_file.setdefault(r["_file"], {})[r["_outcome"]] = int(r["n"])
     out = []
@@ -278,4 +334,3 @@ def _ledger_rows(spark: SparkSession, landed: list[LandedFile], run_id: str, at:
             }
         )  # fmt: skip
     return out
-

@@ -66,7 +66,13 @@ def discover(root: str) -> list[BronzeFile]:
 
 def raw_schema(source: Source) -> pa.Schema:
     """Staging columns: address and raw text, then the contract's columns as text (CSV and XLSX)."""
-    fields = [("_file", pa.string()), ("_sheet", pa.string()), ("_row", pa.int32()), ("_raw", pa.string()), ("_shape_ok", pa.bool_())]
+    fields = [
+        ("_file", pa.string()),
+        ("_sheet", pa.string()),
+        ("_row", pa.int32()),
+        ("_raw", pa.string()),
+        ("_shape_ok", pa.bool_()),
+    ]
     if source.format != "jsonl":
         fields += [(c.name, pa.string()) for c in (*source.columns, *source.optional_columns)]
     return pa.schema(fields)
@@ -92,7 +98,9 @@ def _check_header(source: Source, header: list[str], where: str) -> list[str]:
     optional = [c.name for c in source.optional_columns]
     extra = header[len(required) :]
     if header[: len(required)] != required or any(c not in optional for c in extra):
-        raise FileRejected(f"unexpected header{where}: expected {required} (optionally then {optional}), got {header}")
+        raise FileRejected(
+            f"unexpected header{where}: expected {required} (optionally then {optional}), got {header}"
+        )
     return header
 
 
@@ -115,7 +123,14 @@ def land_csv(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
         shape.append(ok)
     n = len(rows)
     return pa.table(
-        {"_file": [f.path] * n, "_sheet": pa.nulls(n, pa.string()), "_row": pa.array(rows, pa.int32()), "_raw": raws, "_shape_ok": shape, **columns},
+        {
+            "_file": [f.path] * n,
+            "_sheet": pa.nulls(n, pa.string()),
+            "_row": pa.array(rows, pa.int32()),
+            "_raw": raws,
+            "_shape_ok": shape,
+            **columns,
+        },
         schema=raw_schema(source),
     )
 
@@ -149,7 +164,9 @@ def _cell_text(v: object) -> str | None:
     return str(v)
 
 
-def land_xlsx(source: Source, f: BronzeFile, data: bytes, expected_sheets: Iterable[str] = ()) -> tuple[pa.Table, list[str]]:
+def land_xlsx(
+    source: Source, f: BronzeFile, data: bytes, expected_sheets: Iterable[str] = ()
+) -> tuple[pa.Table, list[str]]:
     import openpyxl
 
     if not data:
@@ -189,7 +206,14 @@ def land_xlsx(source: Source, f: BronzeFile, data: bytes, expected_sheets: Itera
         raise FileRejected("; ".join(warnings) or "no sheets")
     n = len(rows)
     table = pa.table(
-        {"_file": [f.path] * n, "_sheet": sheets, "_row": pa.array(rows, pa.int32()), "_raw": raws, "_shape_ok": [True] * n, **cols},
+        {
+            "_file": [f.path] * n,
+            "_sheet": sheets,
+            "_row": pa.array(rows, pa.int32()),
+            "_raw": raws,
+            "_shape_ok": [True] * n,
+            **cols,
+        },
         schema=raw_schema(source),
     )
     return table, warnings
@@ -228,7 +252,9 @@ class StagingWriter:
         self._sink = io.BytesIO() if not storage.is_local(uri) else None
         if self._sink is None:
             storage.local_path(uri).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self._sink or str(storage.local_path(uri)), self.schema, compression="snappy")
+        self._writer = pq.ParquetWriter(
+            self._sink or str(storage.local_path(uri)), self.schema, compression="snappy"
+        )
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:

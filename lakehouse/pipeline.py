@@ -22,7 +22,9 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--root", help="storage root (path or URI); overrides storage.root and LAKEHOUSE_ROOT")
     p.add_argument("--conf", help="configuration file; overrides LAKEHOUSE_CONF")
-    p.add_argument("--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode")
+    p.add_argument(
+        "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -30,14 +32,18 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
 def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
     from lakehouse.ingest import ReconciliationError, bronze_to_silver
 
-    args = job_arguments("bronze_to_silver", "Take new bronze files into the silver Delta tables.").parse_args(argv)
+    args = job_arguments(
+        "bronze_to_silver", "Take new bronze files into the silver Delta tables."
+    ).parse_args(argv)
     run_id = new_run_id()
     log = setup_logging(run_id, args.log_level)
     try:
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
         log.info("bronze_to_silver starting: root=%s engine=%s", cfg.root, resolve_engine(cfg))
         spark = get_spark(cfg, "bronze_to_silver")
-        report = bronze_to_silver(spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n))
+        report = bronze_to_silver(
+            spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n)
+        )
     except (ConfigError, EngineError, ReconciliationError) as exc:
         print(f"bronze_to_silver [{run_id}]: {exc}", file=sys.stderr)
         return 2 if not isinstance(exc, ReconciliationError) else 1
@@ -45,7 +51,19 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
     table = Table(title=f"bronze_to_silver {run_id} ({report.seconds:.1f} s)")
-    for col in ("source", "files", "rejected", "read", "written", "quarantined", "duplicates", "repaired", "nulled", "orphans", "seconds"):
+    for col in (
+        "source",
+        "files",
+        "rejected",
+        "read",
+        "written",
+        "quarantined",
+        "duplicates",
+        "repaired",
+        "nulled",
+        "orphans",
+        "seconds",
+    ):
         table.add_column(col, justify="left" if col == "source" else "right")
     for s in report.sources:
         table.add_row(

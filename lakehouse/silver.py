@@ -26,6 +26,11 @@ EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]+$"
 ISO_DATE = SPARK_DATE_PATTERNS[0]
 
 
+def _strip(text: Column) -> Column:
+    """Trim all whitespace (tabs too; Spark's trim removes only spaces)."""
+    return F.regexp_replace(text, r"^\s+|\s+$", "")
+
+
 def _parse_any(text: Column, patterns: tuple[str, ...]) -> Column:
     return F.coalesce(*[F.try_to_timestamp(text, F.lit(p)) for p in patterns])
 
@@ -61,9 +66,12 @@ def _written_form(value: Column, kind: str, original: Column) -> Column:
     if kind == "date":
         return F.date_format(value, ISO_DATE)
     if kind == "timestamp":  # clean files write ISO-8601 with Z (and milliseconds in the clickstream)
-        return F.when(original.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{3})?Z$"), original).otherwise(F.lit(""))
+        return F.when(
+            original.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{3})?Z$"),
+            original,
+        ).otherwise(F.lit(""))
     if kind in ("id", "int", "decimal"):
-        return F.trim(original)
+        return _strip(original)
     return value  # enum (canonical case), email (lower case), string (trimmed)
 
 
@@ -76,7 +84,7 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
     repairs: list[Column] = []
     for c in cols:
         original = F.col(c.name)
-        text = F.trim(original)
+        text = _strip(original)
         present = text.isNotNull() & (text != "")
         value = _typed(F.when(present, text), c.kind, c.allowed)
         bad = present & value.isNull()
@@ -134,7 +142,9 @@ def event_columns(typed: DataFrame) -> DataFrame:
         "prop_items": ("$.items", "int"),
         "prop_load_ms": ("$.load_ms", "int"),
     }
-    extra = [F.get_json_object("properties", path).try_cast(t).alias(name) for name, (path, t) in prop.items()]
+    extra = [
+        F.get_json_object("properties", path).try_cast(t).alias(name) for name, (path, t) in prop.items()
+    ]
     return typed.select("*", F.to_date("event_ts").alias("event_date"), *extra)
 
 
@@ -143,7 +153,12 @@ def event_time_window(typed: DataFrame) -> DataFrame:
     (judged by the date in the file's path) its timestamp is out of range."""
     file_date = F.to_date(F.regexp_extract("_file", r"date=(\d{4}-\d{2}-\d{2})", 1))
     ts_date = F.to_date("event_ts")
-    bad = F.col("event_ts").isNotNull() & ((ts_date > F.date_add(file_date, 1)) | (ts_date < F.date_sub(file_date, 7)))
+    bad = F.col("event_ts").isNotNull() & (
+        (ts_date > F.date_add(file_date, 1)) | (ts_date < F.date_sub(file_date, 7))
+    )
     return typed.withColumn(
-        "_reasons", F.when(bad, F.array_union("_reasons", F.array(F.lit("out_of_range:event_ts")))).otherwise(F.col("_reasons"))
+        "_reasons",
+        F.when(bad, F.array_union("_reasons", F.array(F.lit("out_of_range:event_ts")))).otherwise(
+            F.col("_reasons")
+        ),
     ).withColumn("event_ts", F.when(bad, None).otherwise(F.col("event_ts")))

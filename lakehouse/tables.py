@@ -19,7 +19,12 @@ SPARK_TYPES = {
     "email": "STRING",
     "enum": "STRING",
 }
-LINEAGE = (("_source_file", "STRING"), ("_source_row", "INT"), ("_ingested_at", "TIMESTAMP"), ("_run_id", "STRING"))
+LINEAGE = (
+    ("_source_file", "STRING"),
+    ("_source_row", "INT"),
+    ("_ingested_at", "TIMESTAMP"),
+    ("_run_id", "STRING"),
+)
 
 
 @dataclass(frozen=True)
