@@ -161,6 +161,18 @@ def cmd_engine_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline import bronze_to_silver_main
+
+    passed = [
+        a
+        for flag in ("root", "conf", "engine")
+        if getattr(args, flag)
+        for a in (f"--{flag}", getattr(args, flag))
+    ]
+    return bronze_to_silver_main([*passed, "--log-level", args.log_level])
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
     data = describe(cfg)

@@ -349,3 +349,37 @@ def test_bad_files_are_recorded_while_the_rest_is_taken_in(tmp_path: Path, spark
         "orders/orders_empty.csv", "orders/orders_shifted.csv", "clickstream/date=2025-11-24/hour=04/garbage.jsonl",
     }  # fmt: skip
     assert len(silver(tmp_path, "orders")) > 0 and len(silver(tmp_path, "inventory_snapshots")) > 0
+
+
+def _job(launcher: str, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYSPARK_PYTHON=sys.executable,
+    )
+    env.pop("SPARK_REMOTE", None)
+    cmd = [launcher, "jobs/bronze_to_silver.py", "--root", str(root), "--log-level", "ERROR", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_local_cluster_mode_and_spark_submit_give_identical_tables(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path / "local"), _settings_tiny(), days=3)  # type: ignore[arg-type]
+    for other in ("cluster", "submit"):
+        shutil.copytree(tmp_path / "local" / "bronze", tmp_path / other / "bronze")
+    bronze_to_silver(spark, cfg_for(tmp_path / "local"), "local")  # type: ignore[arg-type]
+    conf = tmp_path / "conf" / "cluster.yaml"
+    conf.parent.mkdir()
+    conf.write_text("engine:\n  mode: embedded\n  embedded:\n    sail_mode: local-cluster\n")
+    out = _job(sys.executable, tmp_path / "cluster", "--conf", str(conf))
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = _job(str(Path(sys.executable).parent / "spark-submit"), tmp_path / "submit")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for other in ("cluster", "submit"):
+        for name in [n for n in [*SILVER, "quarantine"] if (tmp_path / "local" / "silver" / n).exists()]:
+            pd.testing.assert_frame_equal(
+                _comparable(tmp_path / other, name),
+                _comparable(tmp_path / "local", name),
+                obj=f"{other}:{name}",
+            )

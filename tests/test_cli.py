@@ -75,3 +75,14 @@ def test_inspect_of_an_empty_root_says_what_to_do(
 ) -> None:
     assert main(["inspect", "--root", str(tmp_path)]) == 1
     assert "run `lakehouse generate` first" in capsys.readouterr().out
+
+
+def test_run_bronze_to_silver_then_nothing_new(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    assert main(["run", "bronze-to-silver", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "clickstream" in out and "Every row read is written" in out
+    assert main(["run", "bronze-to-silver", "--root", str(tmp_path)]) == 0
+    assert "Nothing new in bronze" in capsys.readouterr().out

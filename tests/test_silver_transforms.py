@@ -1,0 +1,241 @@
+"""Given these rows, expect these rows: the silver transforms and the landing parsers, one by one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.ingest import classify, latest_per_key, with_orphan_flags
+from lakehouse.landing import BronzeFile, FileRejected, land, land_csv, land_jsonl
+from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
+from lakehouse.sources import CLICKSTREAM, ORDER_ITEMS, ORDERS
+from lakehouse.tables import SILVER
+
+ADDR = ["_file", "_sheet", "_row", "_raw", "_shape_ok"]
+
+
+def raw_frame(spark, source, rows):  # type: ignore[no-untyped-def]
+    names = [*ADDR, *[c.name for c in (*source.columns, *source.optional_columns)]]
+    types = {"_row": "int", "_shape_ok": "boolean"}
+    schema = ", ".join(f"`{n}` {types.get(n, 'string')}" for n in names)
+    full = [(f"{source.folder}/f.csv", None, i + 1, "raw", True, *r) for i, r in enumerate(rows)]
+    return spark.createDataFrame(full, schema)
+
+
+def order(**kw: str | None) -> tuple:
+    base = {"order_id": "100001", "customer_id": "5", "order_date": "2026-01-01", "ship_date": "", "status": "Pending",
+            "payment_method": "Credit Card", "channel": "web", "updated_at": "2026-01-01T10:00:00Z", "coupon_code": None}  # fmt: skip
+    base.update(kw)
+    return tuple(base.values())
+
+
+def test_clean_orders_pass_unchanged(spark) -> None:  # type: ignore[no-untyped-def]
+    r = typed_records(raw_frame(spark, ORDERS, [order()]), ORDERS).first()
+    assert (r["order_id"], r["customer_id"], r["status"], r["ship_date"]) == (100001, 5, "Pending", None)
+    assert r["order_date"] == dt.date(2026, 1, 1) and r["updated_at"] == dt.datetime(2026, 1, 1, 10)
+    assert r["_reasons"] == [] and r["_repairs"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "value", "repair"),
+    [
+        ({"order_date": "01/15/2026"}, "order_date", dt.date(2026, 1, 15), "repaired:order_date"),
+        ({"order_date": "15.01.2026"}, "order_date", dt.date(2026, 1, 15), "repaired:order_date"),
+        ({"order_date": "15-Jan-2026"}, "order_date", dt.date(2026, 1, 15), "repaired:order_date"),
+        ({"status": "\tPENDING "}, "status", "Pending", "repaired:status"),
+        ({"payment_method": " paypal"}, "payment_method", "PayPal", "repaired:payment_method"),
+        (
+            {"updated_at": "01/02/2026 10:00:00"},
+            "updated_at",
+            dt.datetime(2026, 1, 2, 10),
+            "repaired:updated_at",
+        ),
+        ({"customer_id": " 7 "}, "customer_id", 7, "repaired:customer_id"),
+        ({"ship_date": "not a date"}, "ship_date", None, "nulled:ship_date"),
+    ],
+)
+def test_repairs_and_nulled_optionals(spark, change, column, value, repair) -> None:  # type: ignore[no-untyped-def]
+    r = typed_records(raw_frame(spark, ORDERS, [order(**change)]), ORDERS).first()
+    assert r[column] == value and r["_reasons"] == [] and repair in r["_repairs"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"customer_id": ""}, "missing:customer_id"),
+        ({"customer_id": "N/A"}, "invalid:customer_id"),
+        ({"customer_id": "-3"}, "invalid:customer_id"),
+        ({"order_date": "2026-13-45"}, "invalid:order_date"),
+        ({"order_date": "2026-02-30"}, "invalid:order_date"),
+        ({"status": "Lost"}, "invalid:status"),
+        ({"updated_at": "yesterday"}, "invalid:updated_at"),
+    ],
+)
+def test_unusable_required_values_are_reasons(spark, change, reason) -> None:  # type: ignore[no-untyped-def]
+    r = typed_records(raw_frame(spark, ORDERS, [order(**change)]), ORDERS).first()
+    assert r["_reasons"] == [reason]
+
+
+def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        ("1", "100001", "3", "0", "12.50"),
+        ("2", "100001", "3", "2", "-1.00"),
+        ("3", "100001", "3", "2", "12,5"),
+        (None,) * 5,
+    ]
+    df = raw_frame(spark, ORDER_ITEMS, rows)
+    df = df.withColumn("_shape_ok", df["_row"] != 4)
+    got = {
+        r["_row"]: (r["_reasons"], r["quantity"], r["item_price"])
+        for r in typed_records(df, ORDER_ITEMS).collect()
+    }
+    assert got[1] == (["out_of_range:quantity"], None, decimal.Decimal("12.50"))
+    assert got[2][0] == ["out_of_range:item_price"]
+    assert got[3][0] == ["invalid:item_price"]
+    assert got[4][0] == ["malformed_row"]
+
+
+def _events(spark, lines, file="clickstream/date=2026-01-02/hour=01/e.jsonl"):  # type: ignore[no-untyped-def]
+    rows = [(file, None, i + 1, line, True) for i, line in enumerate(lines)]
+    raw = spark.createDataFrame(rows, "_file string, _sheet string, _row int, _raw string, _shape_ok boolean")
+    return event_columns(
+        event_time_window(typed_records(parse_events(raw), CLICKSTREAM, malformed="malformed_json"))
+    )
+
+
+EVENT = {"event_id": "e1", "event_ts": "2026-01-02T01:00:00.123Z", "session_id": "s", "customer_id": None, "event_type": "add_to_cart",
+         "product_id": 5, "order_id": None, "page": "/product/5", "referrer": None, "traffic_source": "app", "device": "mobile",
+         "country": "Sweden", "properties": {"quantity": 2, "price": 12.5}}  # fmt: skip
+
+
+def test_events_parse_with_properties(spark) -> None:  # type: ignore[no-untyped-def]
+    r = _events(spark, [json.dumps(EVENT)]).first()
+    assert (r["event_id"], r["product_id"], r["customer_id"], r["event_date"]) == (
+        "e1",
+        5,
+        None,
+        dt.date(2026, 1, 2),
+    )
+    assert r["event_ts"] == dt.datetime(2026, 1, 2, 1, 0, 0, 123000)
+    assert (r["prop_quantity"], r["prop_price"]) == (2, decimal.Decimal("12.50")) and r["_reasons"] == []
+
+
+def test_malformed_and_impossible_events(spark) -> None:  # type: ignore[no-untyped-def]
+    late_ok = dict(EVENT, event_id="e2", event_ts="2026-01-01T20:00:00.000Z")
+    future = dict(EVENT, event_id="e3", event_ts="2099-01-02T01:00:00.000Z")
+    bad_id = dict(EVENT, event_id="e4", product_id="abc")
+    lines = [json.dumps(EVENT)[:40], "garbage", json.dumps(late_ok), json.dumps(future), json.dumps(bad_id)]
+    got = {r["_row"]: r for r in _events(spark, lines).collect()}
+    assert got[1]["_reasons"] == ["malformed_json"] and got[2]["_reasons"] == ["malformed_json"]
+    assert got[3]["_reasons"] == []  # a late event from the day before is fine
+    assert got[4]["_reasons"] == ["out_of_range:event_ts"]
+    assert (
+        got[5]["_reasons"] == []
+        and got[5]["product_id"] is None
+        and "nulled:product_id" in got[5]["_repairs"]
+    )
+
+
+def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table = SILVER["order_items"]
+    schema = (
+        "order_item_id bigint, _reasons array<string>, _source_file string, _sheet string, _source_row int"
+    )
+    batch = spark.createDataFrame(
+        [
+            (1, [], "a.csv", None, 1),
+            (1, [], "a.csv", None, 2),
+            (2, [], "a.csv", None, 3),
+            (3, ["missing:x"], "a.csv", None, 4),
+            (4, [], "b.csv", None, 1),
+        ],
+        schema,
+    )
+    spark.createDataFrame([(4,)], "order_item_id bigint").write.format("delta").save(
+        str(tmp_path / "silver" / "order_items")
+    )
+    got = {
+        (r["_source_file"], r["_source_row"]): r["_outcome"]
+        for r in classify(spark, batch, table, str(tmp_path)).collect()
+    }
+    assert got == {
+        ("a.csv", 1): "written",
+        ("a.csv", 2): "duplicate",
+        ("a.csv", 3): "written",
+        ("a.csv", 4): "quarantined",
+        ("b.csv", 1): "duplicate",
+    }
+
+
+def test_latest_version_per_key(spark) -> None:  # type: ignore[no-untyped-def]
+    rows = spark.createDataFrame(
+        [
+            (1, "old", "2026-01-01 10:00:00", "f1", 1),
+            (1, "new", "2026-01-02 10:00:00", "f1", 2),
+            (1, "stale", "2026-01-01 09:00:00", "f2", 1),
+            (2, "only", "2026-01-01 00:00:00", "f1", 3),
+        ],
+        "customer_id bigint, email string, updated_at string, _source_file string, _source_row int",
+    ).withColumn("updated_at", F.to_timestamp("updated_at"))
+    got = {r["customer_id"]: r["email"] for r in latest_per_key(rows, SILVER["customers"]).collect()}
+    assert got == {1: "new", 2: "only"}
+
+
+def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spark.createDataFrame([(1,), (2,)], "order_id bigint").write.format("delta").save(
+        str(tmp_path / "silver" / "orders")
+    )
+    spark.createDataFrame([(10,)], "product_id bigint").write.format("delta").save(
+        str(tmp_path / "silver" / "products")
+    )
+    rows = spark.createDataFrame(
+        [(1, 1, 10), (2, 9, 10), (3, 2, 77)], "order_item_id bigint, order_id bigint, product_id bigint"
+    )
+    got = {
+        r["order_item_id"]: r["_orphan_fks"]
+        for r in with_orphan_flags(spark, str(tmp_path), rows, ORDER_ITEMS).collect()
+    }
+    assert got == {1: [], 2: ["order_id"], 3: ["product_id"]}
+
+
+def _file(tmp_path: Path, name: str, data: bytes, source: str) -> BronzeFile:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return BronzeFile(source, name, str(p), len(data), "x")
+
+
+def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
+    data = b"order_item_id,order_id,product_id,quantity,item_price\n1,100001,3,1,9.99\n\n2,100001,4,1\n"
+    t = land_csv(ORDER_ITEMS, _file(tmp_path, "i.csv", data, "order_items"), data).to_pylist()
+    assert [(r["_row"], r["_shape_ok"], r["_raw"]) for r in t] == [
+        (1, True, "1,100001,3,1,9.99"),
+        (3, False, "2,100001,4,1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"\n\n", "empty file"),
+        (b"\x00\x01binary", "binary content"),
+        (b"\xff\xfe bad utf8\n", "not UTF-8"),
+        (b"id,order_item_id,order_id,product_id,quantity,item_price\n", "unexpected header"),
+    ],
+)
+def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reason: str) -> None:
+    table, result = land(_file(tmp_path, "x.csv", data, "order_items"))
+    assert table is None and result.status == "rejected" and result.reason.startswith(reason)
+
+
+def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> None:
+    data = b'{"a":1}\n\n{"b":\xff}\n{"c":3}'
+    t = land_jsonl(CLICKSTREAM, _file(tmp_path, "e.jsonl", data, "clickstream"), data).to_pylist()
+    assert [r["_row"] for r in t] == [1, 3, 4] and "\ufffd" in t[1]["_raw"]
+    with pytest.raises(FileRejected):
+        land_jsonl(CLICKSTREAM, _file(tmp_path, "z.jsonl", b"", "clickstream"), b"")
