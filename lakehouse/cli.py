@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(e, engine=True)
 
+    r = sub.add_parser("run", help="run a pipeline step: bronze-to-silver")
+    r.add_argument("step", choices=["bronze-to-silver"])
+    _common(r, engine=True)
+    r.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
     return parser
@@ -188,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "generate": cmd_generate,
         "inspect": cmd_inspect,
+        "run": cmd_run,
         "engine-check": cmd_engine_check,
         "config": cmd_config,
     }
