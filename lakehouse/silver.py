@@ -26,9 +26,12 @@ EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]+$"
 ISO_DATE = SPARK_DATE_PATTERNS[0]
 
 
+WHITESPACE = " \t\r\n"
+
+
 def _strip(text: Column) -> Column:
-    """Trim all whitespace (tabs too; Spark's trim removes only spaces)."""
-    return F.regexp_replace(text, r"^\s+|\s+$", "")
+    """Trim whitespace at both ends, tabs included (Spark's plain trim removes only spaces)."""
+    return F.btrim(text, F.lit(WHITESPACE))
 
 
 def _parse_any(text: Column, patterns: tuple[str, ...]) -> Column:
@@ -36,9 +39,15 @@ def _parse_any(text: Column, patterns: tuple[str, ...]) -> Column:
 
 
 def _canonical(text: Column, allowed: tuple[str, ...]) -> Column:
-    """Case- and whitespace-insensitive match to an allowed value, as that value; null if none."""
-    mapping = F.create_map(*[x for v in allowed for x in (F.lit(v.lower()), F.lit(v))])
-    return mapping[F.lower(text)]
+    """Case-insensitive match to an allowed value, as that value; null if none. Exact matches take a
+    set lookup; only the rest go through the case-folding chain (a per-row map costs far more)."""
+    lowered = F.lower(text)
+    chain = reduce(
+        lambda acc, v: acc.when(lowered == F.lit(v.lower()), F.lit(v)),
+        allowed[1:],
+        F.when(lowered == F.lit(allowed[0].lower()), F.lit(allowed[0])),
+    )
+    return F.when(text.isin(*allowed), text).otherwise(chain)
 
 
 def _typed(text: Column, kind: str, allowed: tuple[str, ...] | None) -> Column:
@@ -50,9 +59,17 @@ def _typed(text: Column, kind: str, allowed: tuple[str, ...] | None) -> Column:
     if kind == "decimal":
         return F.when(text.rlike(NUMBER_PATTERN), text.try_cast(SPARK_TYPES["decimal"]))
     if kind == "date":
-        return F.to_date(_parse_any(text, SPARK_DATE_PATTERNS))
-    if kind == "timestamp":
-        return _parse_any(text, SPARK_TIMESTAMP_PATTERNS)
+        iso = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+        return F.to_date(
+            F.when(text.rlike(iso), _parse_any(text, SPARK_DATE_PATTERNS[:1])).otherwise(
+                _parse_any(text, SPARK_DATE_PATTERNS[1:])
+            )
+        )
+    if kind == "timestamp":  # the clean ISO forms first; the other formats only for the rows that need them
+        iso = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{3})?Z$"
+        return F.when(text.rlike(iso), _parse_any(text, SPARK_TIMESTAMP_PATTERNS[:2])).otherwise(
+            _parse_any(text, SPARK_TIMESTAMP_PATTERNS[2:])
+        )
     if kind == "enum":
         return _canonical(text, allowed or ())
     if kind == "email":
@@ -77,23 +94,37 @@ def _written_form(value: Column, kind: str, original: Column) -> Column:
 
 def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_row") -> DataFrame:
     """Contract columns typed, plus _reasons and _repairs; address columns pass through. A record
-    whose shape is broken (wrong field count, unparseable JSON) gets only the `malformed` reason."""
+    whose shape is broken (wrong field count, unparseable JSON) gets only the `malformed` reason.
+
+    Two steps: each text is stripped and parsed once into a column, then judged from those columns
+    (a parsed value referenced five times in one expression would be parsed five times)."""
     cols = [c for c in (*source.columns, *source.optional_columns) if c.name in raw.columns]
-    out = []
-    reasons: list[Column] = []
-    repairs: list[Column] = []
+    passthrough = [n for n in ("_file", "_sheet", "_row", "_raw", "_shape_ok") if n in raw.columns]
+    parsed = []
     for c in cols:
-        original = F.col(c.name)
-        text = _strip(original)
+        text = _strip(F.col(c.name))
+        parsed += [F.col(c.name).alias(f"_o_{c.name}"), text.alias(f"_t_{c.name}")]
+    step = raw.select(*passthrough, *parsed)
+    step = step.select(
+        *passthrough,
+        *[x for c in cols for x in (F.col(f"_o_{c.name}"), F.col(f"_t_{c.name}"))],
+        *[
+            _typed(F.when(F.col(f"_t_{c.name}") != "", F.col(f"_t_{c.name}")), c.kind, c.allowed).alias(
+                f"_v_{c.name}"
+            )
+            for c in cols
+        ],
+    )
+    out, reasons, repairs = [], [], []
+    for c in cols:
+        original, text, value = F.col(f"_o_{c.name}"), F.col(f"_t_{c.name}"), F.col(f"_v_{c.name}")
         present = text.isNotNull() & (text != "")
-        value = _typed(F.when(present, text), c.kind, c.allowed)
         bad = present & value.isNull()
         if c.range is not None:
             lo, hi = c.range
             out_of_range = value.isNotNull() & ((value < F.lit(lo)) | (value > F.lit(hi)))
         else:
             out_of_range = F.lit(False)
-        usable = F.when(out_of_range, None).otherwise(value)
         if c.required:
             reasons += [
                 F.when(~present, F.lit(f"missing:{c.name}")),
@@ -104,11 +135,10 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
             repairs.append(F.when(bad | out_of_range, F.lit(f"nulled:{c.name}")))
         changed = value.isNotNull() & ~out_of_range & (original != _written_form(value, c.kind, original))
         repairs.append(F.when(changed, F.lit(f"repaired:{c.name}")))
-        out.append(usable.cast(SPARK_TYPES[c.kind]).alias(c.name))
-    passthrough = [F.col(n) for n in ("_file", "_sheet", "_row", "_raw") if n in raw.columns]
+        out.append(F.when(out_of_range, None).otherwise(value).cast(SPARK_TYPES[c.kind]).alias(c.name))
     value_reasons = F.array_compact(F.array(*reasons))
-    return raw.select(
-        *passthrough,
+    return step.select(
+        *[n for n in passthrough if n != "_shape_ok"],
         *out,
         F.when(F.col("_shape_ok"), value_reasons).otherwise(F.array(F.lit(malformed))).alias("_reasons"),
         F.array_compact(F.array(*repairs)).alias("_repairs"),
@@ -130,22 +160,25 @@ def parse_events(raw: DataFrame) -> DataFrame:
     )  # fmt: skip
 
 
+PROPERTIES = {
+    "prop_query": ("query", "string"),
+    "prop_results": ("results", "int"),
+    "prop_category": ("category", "string"),
+    "prop_price": ("price", SPARK_TYPES["decimal"]),
+    "prop_quantity": ("quantity", "int"),
+    "prop_revenue": ("revenue", SPARK_TYPES["decimal"]),
+    "prop_items": ("items", "int"),
+    "prop_load_ms": ("load_ms", "int"),
+}
+
+
 def event_columns(typed: DataFrame) -> DataFrame:
-    """Clickstream extras: the event date (the partition) and the properties that analyses use."""
-    prop = {
-        "prop_query": ("$.query", "string"),
-        "prop_results": ("$.results", "int"),
-        "prop_category": ("$.category", "string"),
-        "prop_price": ("$.price", SPARK_TYPES["decimal"]),
-        "prop_quantity": ("$.quantity", "int"),
-        "prop_revenue": ("$.revenue", SPARK_TYPES["decimal"]),
-        "prop_items": ("$.items", "int"),
-        "prop_load_ms": ("$.load_ms", "int"),
-    }
-    extra = [
-        F.get_json_object("properties", path).try_cast(t).alias(name) for name, (path, t) in prop.items()
-    ]
-    return typed.select("*", F.to_date("event_ts").alias("event_date"), *extra)
+    """Clickstream extras: the event date (the partition) and the properties analyses use, parsed
+    from the properties object in one pass."""
+    schema = ", ".join(f"`{key}` STRING" for key, _ in PROPERTIES.values())
+    parsed = typed.withColumn("_p", F.from_json("properties", schema))
+    extra = [F.col(f"_p.{key}").try_cast(t).alias(name) for name, (key, t) in PROPERTIES.items()]
+    return parsed.select(*[c for c in typed.columns], F.to_date("event_ts").alias("event_date"), *extra)
 
 
 def event_time_window(typed: DataFrame) -> DataFrame:
