@@ -66,6 +66,12 @@ def merge_insert_new(
     _merge(spark, rows, uri, _on(key), "WHEN NOT MATCHED THEN INSERT *")
 
 
+def append_rows(rows: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
+    """Append (creating the table on first use); no rows, no commit."""
+    if not _is_empty(rows):
+        write_table(rows, uri, "append", partition_by)
+
+
 def merge_latest(
     spark: SparkSession,
     rows: DataFrame,

@@ -34,6 +34,16 @@ class BronzeFile:
     uri: str
     size: int
     sha256: str
+    modified: float = 0.0  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the ledger remembers of a file."""
+
+    size: int
+    modified: float
+    sha256: str
 
 
 @dataclass
@@ -49,18 +59,26 @@ class FileRejected(Exception):
     """This file cannot be read at all; the message is the reason kept in the ledger."""
 
 
-def discover(root: str) -> list[BronzeFile]:
-    """Every bronze data file with its size and content hash, in a stable order."""
+def discover(root: str, seen: dict[str, Seen] | None = None) -> list[BronzeFile]:
+    """The bronze data files that are new or changed since the ledger saw them, in a stable order.
+
+    A file with the size and modification time the ledger recorded is taken as unchanged without
+    reading it (the quick check rsync makes); any other is hashed, and taken only if its content differs."""
+    seen = seen or {}
     bronze = storage.join(root, "bronze")
     out = []
     for name, src in SOURCES.items():
-        base = storage.join(bronze, src.folder)
-        for uri in storage.list_files(base):
+        for uri, size, modified in storage.file_infos(storage.join(bronze, src.folder)):
             if not uri.endswith(SUFFIX[src.format]):
                 continue
-            data = storage.read_bytes(uri)
             rel = uri[len(bronze) + 1 :] if uri.startswith(bronze) else uri
-            out.append(BronzeFile(name, rel, uri, len(data), hashlib.sha256(data).hexdigest()))
+            known = seen.get(rel)
+            if known and known.size == size and abs(known.modified - modified) < 1e-3:
+                continue
+            digest = hashlib.sha256(storage.read_bytes(uri)).hexdigest()
+            if known and known.sha256 == digest:
+                continue
+            out.append(BronzeFile(name, rel, uri, size, digest, modified))
     return out
 
 

@@ -96,6 +96,29 @@ def exists(uri: str) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+def file_infos(uri: str) -> list[tuple[str, int, float]]:
+    """(uri, size, modification time as epoch seconds) of every file below a directory, sorted."""
+    if is_local(uri):
+        base = local_path(uri)
+        if not base.exists():
+            return []
+        prefix = "file://" if uri.startswith("file://") else ""
+        out = []
+        for p in base.rglob("*"):
+            if p.is_file() and not p.name.startswith("."):
+                st = p.stat()
+                out.append((prefix + str(p), st.st_size, st.st_mtime))
+        return sorted(out)
+    fs, path = _remote(uri)
+    scheme = uri.split("://", 1)[0]
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sorted(
+        (f"{scheme}://{i.path}", i.size or 0, i.mtime.timestamp() if i.mtime else 0.0)
+        for i in infos
+        if i.type == pafs.FileType.File
+    )
+
+
 def list_files(uri: str) -> list[str]:
     """All files below a directory URI, recursively, as URIs, sorted; empty if it does not exist."""
     if is_local(uri):

@@ -383,3 +383,42 @@ def test_local_cluster_mode_and_spark_submit_give_identical_tables(tmp_path: Pat
                 _comparable(tmp_path / "local", name),
                 obj=f"{other}:{name}",
             )
+
+
+def test_a_changed_file_is_taken_in_again_and_upserts(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=2, clean=True)  # type: ignore[arg-type]
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    path = tmp_path / "bronze" / "customers" / "customers_2025-11-25.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[3], fields[6] = "moved.customer@example.com", "2025-11-25T23:59:59Z"
+    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+    before = {n: len(silver(tmp_path, n)) for n in ("customers", "customers_history", "order_items")}
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "r2")  # type: ignore[arg-type]
+    assert [(s.source, s.files) for s in report.sources] == [("customers", 1)]
+    current = silver(tmp_path, "customers").set_index("customer_id")
+    assert current.loc[int(fields[0]), "email"] == "moved.customer@example.com"
+    assert len(silver(tmp_path, "customers")) == before["customers"], "an upsert, not a new row"
+    assert len(silver(tmp_path, "customers_history")) == before["customers_history"] + 1, "one new version"
+    ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
+    assert ledger.loc["customers/customers_2025-11-25.csv", "run_id"] == "r2" and ledger.index.is_unique
+
+
+def test_lost_rows_fail_the_run_loudly(
+    tmp_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakehouse.ingest as ingest
+
+    generate(str(tmp_path), _settings_tiny(), days=1, clean=True)  # type: ignore[arg-type]
+    real = ingest.append_rows
+
+    def lose_one(rows, uri, partition_by=()):  # type: ignore[no-untyped-def]
+        real(rows.limit(max(rows.count() - 1, 0)) if uri.endswith("order_items") else rows, uri, partition_by)
+
+    monkeypatch.setattr(ingest, "append_rows", lose_one)
+    with pytest.raises(
+        ingest.ReconciliationError,
+        match=r"order_items: \d+ rows classified as new, but order_items grew by \d+",
+    ):
+        bronze_to_silver(spark, cfg_for(tmp_path), "lossy")  # type: ignore[arg-type]
+    assert not (tmp_path / "silver" / "_ingest_ledger").exists(), "nothing recorded as done"

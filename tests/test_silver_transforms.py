@@ -239,3 +239,8 @@ def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> N
     assert [r["_row"] for r in t] == [1, 3, 4] and "\ufffd" in t[1]["_raw"]
     with pytest.raises(FileRejected):
         land_jsonl(CLICKSTREAM, _file(tmp_path, "z.jsonl", b"", "clickstream"), b"")
+
+
+def test_landing_rejects_a_workbook_that_is_not_one(tmp_path: Path) -> None:
+    table, result = land(_file(tmp_path, "inventory_2026-W01.xlsx", b"name,value\n1,2\n", "inventory"))
+    assert table is None and result.status == "rejected" and result.reason.startswith("not an XLSX workbook")

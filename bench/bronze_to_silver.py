@@ -1,0 +1,89 @@
+"""Benchmark: bronze_to_silver over a full history, then one incremental day after it.
+
+    .venv/bin/python bench/bronze_to_silver.py [--runs 3] [--scale 1] [--days 30]
+
+The bronze is generated once (cached under the system temp directory); every run copies it into a
+fresh root and runs the job as a user would, in its own process, so memory figures are that run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) of the command, and its output."""
+    wrapped = [sys.executable, "-c", (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "s = time.perf_counter() - t\n"
+        "print(p.stdout[-4000:]); print(p.stderr[-2000:], file=sys.stderr)\n"
+        "print('BENCH', s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode)\n"
+    ), *cmd]  # fmt: skip
+    out = subprocess.run(wrapped, capture_output=True, text=True, cwd=REPO)
+    line = [x for x in out.stdout.splitlines() if x.startswith("BENCH")][-1].split()
+    if line[3] != "0":
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return float(line[1]), float(line[2]), out.stdout
+
+
+def _rows(output: str) -> int:
+    return sum(
+        int(m.replace(",", ""))
+        for m in re.findall(r"^\S*│ \w+\s+│\s+[\d,]+ │\s+[\d,]+ │\s+([\d,]+) │", output, re.M)
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--days", type=int, default=30)
+    args = p.parse_args()
+    lakehouse = str(Path(sys.executable).parent / "lakehouse")
+    cache = Path(tempfile.gettempdir()) / f"lakehouse-bench-bronze-s{args.scale}-d{args.days}"
+    if not (cache / "bronze" / "_state" / "meta.json").exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        print(f"generating {args.days} days at scale {args.scale} into {cache} (once)")
+        subprocess.run([lakehouse, "generate", "--root", str(cache), "--days", str(args.days), "--scale", str(args.scale), "--quiet"],
+                       check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
+    job = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING"]
+    full, incr, peaks, rows = [], [], [], 0
+    for i in range(args.runs):
+        root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
+        try:
+            shutil.copytree(cache / "bronze", root / "bronze")
+            seconds, peak, out = _run([*job, "--root", str(root)])
+            rows = _rows(out) or rows
+            subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
+                           check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
+            t_inc, peak_inc, _ = _run([*job, "--root", str(root)])
+            full.append(seconds)
+            incr.append(t_inc)
+            peaks.append(max(peak, peak_inc))
+            print(
+                f"run {i + 1}: full {seconds:.1f} s ({rows / seconds:,.0f} rows/s), incremental day {t_inc:.1f} s, peak {max(peak, peak_inc):,.0f} MiB"
+            )
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    f, n = statistics.median(full), statistics.median(incr)
+    print(json.dumps({"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
+                      "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
+                      "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks))}))  # fmt: skip
+    time.sleep(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
