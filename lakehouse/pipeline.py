@@ -4,7 +4,6 @@ parse arguments, set up logging with the run id, build the session, run the step
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +46,11 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EngineError, ReconciliationError) as exc:
         print(f"bronze_to_silver [{run_id}]: {exc}", file=sys.stderr)
         return 2 if not isinstance(exc, ReconciliationError) else 1
+    except Exception as exc:  # the traceback goes to the log; the last line says what failed
+        log.exception("bronze_to_silver failed")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"bronze_to_silver [{run_id}]: failed with {type(exc).__name__}: {first} (rerun it: runs are idempotent)", file=sys.stderr)
+        return 1
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
@@ -75,11 +79,3 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
         console.print(f"rejected {lf.file.path}: {lf.reason}")
     console.print("Every row read is written, quarantined (silver/quarantine) or counted as a duplicate.")
     return 0
-
-
-def main_guard(fn) -> int:  # type: ignore[no-untyped-def]
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        logging.getLogger("lakehouse").error("interrupted")
-        return 130
