@@ -15,20 +15,12 @@ import numpy as np
 import pandas as pd
 
 from generators.clickstream import encode_json_lines, event_id, simulate_sessions
-from generators.dirty import Defect, mutate_event_line
+from generators.dirty import VALUE_KINDS, Defect, mutate_event_line
 from generators.world import rng_for, to_date
 from lakehouse import storage
 from lakehouse.sources import clickstream_file
 
-LINE_KINDS = (
-    "null_required",
-    "type_mismatch",
-    "date_format",
-    "out_of_range",
-    "orphan_fk",
-    "whitespace_case",
-    "malformed_json",
-)
+LINE_KINDS = (*VALUE_KINDS, "malformed_json")  # defects that replace one line's text
 HELD_COLUMNS = {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
 
 

@@ -49,7 +49,10 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the traceback goes to the log; the last line says what failed
         log.exception("bronze_to_silver failed")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"bronze_to_silver [{run_id}]: failed with {type(exc).__name__}: {first} (rerun it: runs are idempotent)", file=sys.stderr)
+        print(
+            f"bronze_to_silver [{run_id}]: failed with {type(exc).__name__}: {first} (rerun it: runs are idempotent)",
+            file=sys.stderr,
+        )
         return 1
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")

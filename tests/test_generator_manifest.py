@@ -6,18 +6,10 @@ import json
 
 import pandas as pd
 
-from generators.dirty import EXPECTED, ORPHAN_ID_BASE
+from generators.dirty import EXPECTED, ORPHAN_ID_BASE, VALUE_KINDS
 from tests.bronze_audit import Bronze, invalid_rows
 
-ROW_LEVEL = {
-    "null_required",
-    "type_mismatch",
-    "date_format",
-    "out_of_range",
-    "orphan_fk",
-    "whitespace_case",
-    "malformed_json",
-}
+ROW_LEVEL = {*VALUE_KINDS, "malformed_json"}  # defects that leave a row breaking the contract
 
 
 def _where(d: pd.Series) -> tuple[str, str, int]:
