@@ -7,8 +7,6 @@ small vocabularies, decoded only by Arrow when the JSON lines are built.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -265,31 +263,6 @@ def _decode(
     )
 
 
-_PAD3 = tuple(f"{i:03d}" for i in range(1000))
-
-
-@lru_cache(maxsize=1)
-def _clock_dictionary() -> pa.Array:
-    """'HH:MM:SS.' for every second of a day."""
-    return pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86_400)], pa.string())
-
-
-def _timestamp_parts(ts_ms: np.ndarray, before: str, after: str) -> list[object]:
-    """ISO-8601 UTC with milliseconds as parts to join, literals included (strftime is much slower)."""
-    day = ts_ms // 86_400_000
-    days = np.unique(day)
-    day_text = tuple(np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist())
-    ms = ts_ms % 86_400_000
-    if len(days) == 1:  # one day's events, the usual case: the date is a literal
-        date: object = f"{before}{day_text[0]}T"
-    else:
-        date = _decode(np.searchsorted(days, day), day_text, before + "{}T")
-    clock = pa.DictionaryArray.from_arrays(pa.array((ms // 1000).astype(np.int32)), _clock_dictionary()).cast(
-        pa.string()
-    )
-    return [date, clock, _decode(ms % 1000, _PAD3, "{}Z" + after)]
-
-
 def _num(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values), pa.string())
 
@@ -340,6 +313,40 @@ def _properties(events: dict[str, np.ndarray]) -> pa.Array:
     return pa.concat_arrays(pieces).take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
 
 
+def _fixed_prefix(events: dict[str, np.ndarray]) -> pa.Array:
+    """The fixed-width start of every line, up to the customer id, laid out in one byte matrix:
+    {"event_id":"<uuid>","event_ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","session_id":"<uuid>","customer_id":"""
+    ts = events["ts_ms"]
+    n = len(ts)
+    parts: list[tuple[str, object]] = [
+        ("lit", '{"event_id":"'), ("raw", events["event_uuid"]), ("lit", '","event_ts":"'), ("date", None), ("lit", "T"),
+        ("2", ts // 3_600_000 % 24), ("lit", ":"), ("2", ts // 60_000 % 60), ("lit", ":"), ("2", ts // 1000 % 60), ("lit", "."),
+        ("3", ts % 1000), ("lit", 'Z","session_id":"'), ("raw", events["session_uuids"][events["session"]]), ("lit", '","customer_id":'),
+    ]  # fmt: skip
+    width = sum(
+        len(v) if k == "lit" else 36 if k == "raw" else 10 if k == "date" else int(k) for k, v in parts
+    )
+    out = np.empty((n, width), dtype=np.uint8)
+    day_text = np.datetime_as_string((ts // 86_400_000).astype("datetime64[D]"), unit="D").astype("S10")
+    pos = 0
+    for kind, value in parts:
+        if kind == "lit":
+            out[:, pos : pos + len(value)] = np.frombuffer(value.encode(), dtype=np.uint8)  # type: ignore[union-attr]
+            pos += len(value)  # type: ignore[arg-type]
+        elif kind == "raw":
+            out[:, pos : pos + 36] = value
+            pos += 36
+        elif kind == "date":
+            out[:, pos : pos + 10] = day_text.view(np.uint8).reshape(n, 10)
+            pos += 10
+        else:
+            digits = int(kind)
+            for d in range(digits):
+                out[:, pos + d] = value // 10 ** (digits - 1 - d) % 10 + 48  # type: ignore[operator]
+            pos += digits
+    return fixed_width_strings(out)
+
+
 def encode_json_lines(events: dict[str, np.ndarray]) -> pa.Array:
     """One compact JSON object per event, newline-terminated. Vocabulary values need no escaping."""
     if len(events["ts_ms"]) == 0:
@@ -352,10 +359,7 @@ def encode_json_lines(events: dict[str, np.ndarray]) -> pa.Array:
         pc.if_else(pa.array(events["page"] == P_PRODUCT), _num(events["product_id"]), ""),
     )
     return _join(
-        '{"event_id":"', fixed_width_strings(events["event_uuid"]),
-        *_timestamp_parts(events["ts_ms"], '","event_ts":"', '","session_id":"'),
-        pa.DictionaryArray.from_arrays(pa.array(events["session"]), fixed_width_strings(events["session_uuids"])).cast(pa.string()),
-        '","customer_id":', _nullable_id(events["customer_id"]),
+        _fixed_prefix(events), _nullable_id(events["customer_id"]),
         _decode(et, EVENT_TYPES, ',"event_type":"{}","product_id":'),
         _nullable_id(events["product_id"]),
         ',"order_id":', _nullable_id(events["order_id"]),
