@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(e, engine=True)
 
-    r = sub.add_parser("run", help="run a pipeline step: bronze-to-silver")
-    r.add_argument("step", choices=["bronze-to-silver"])
+    r = sub.add_parser(
+        "run", help="run pipeline steps: bronze-to-silver, silver-to-gold, or all (both, in order)"
+    )
+    r.add_argument("step", choices=["bronze-to-silver", "silver-to-gold", "all"])
     _common(r, engine=True)
     r.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -167,7 +169,7 @@ def cmd_engine_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lakehouse.pipeline import bronze_to_silver_main
+    from lakehouse.pipeline import bronze_to_silver_main, silver_to_gold_main
 
     passed = [
         a
@@ -175,7 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if getattr(args, flag)
         for a in (f"--{flag}", getattr(args, flag))
     ]
-    return bronze_to_silver_main([*passed, "--log-level", args.log_level])
+    passed += ["--log-level", args.log_level]
+    steps = {"bronze-to-silver": [bronze_to_silver_main], "silver-to-gold": [silver_to_gold_main]}
+    for step in steps.get(args.step, [bronze_to_silver_main, silver_to_gold_main]):
+        code = step(passed)
+        if code:
+            return code
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -80,7 +80,9 @@ def read_ledger(spark: SparkSession, root: str) -> dict[str, Seen]:
     uri = silver_uri(root, LEDGER)
     if not table_exists(uri):
         return {}
-    rows = read_table(spark, uri).select("path", "size", "modified", "sha256").collect()
+    ledger = read_table(spark, uri)
+    modified = F.col("modified") if "modified" in ledger.columns else F.lit(0.0)  # ledgers from before mtimes
+    rows = ledger.select("path", "size", modified.alias("modified"), "sha256").collect()
     return {r["path"]: Seen(r["size"], r["modified"] or 0.0, r["sha256"]) for r in rows}
 
 

@@ -28,32 +28,38 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
-    from lakehouse.ingest import ReconciliationError, bronze_to_silver
+def _run_job(name: str, description: str, argv: Sequence[str] | None, step) -> int:  # type: ignore[no-untyped-def]
+    """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
+    from lakehouse.gold_job import GoldReconciliationError
+    from lakehouse.ingest import ReconciliationError
 
-    args = job_arguments(
-        "bronze_to_silver", "Take new bronze files into the silver Delta tables."
-    ).parse_args(argv)
+    args = job_arguments(name, description).parse_args(argv)
     run_id = new_run_id()
     log = setup_logging(run_id, args.log_level)
     try:
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
-        log.info("bronze_to_silver starting: root=%s engine=%s", cfg.root, resolve_engine(cfg))
-        spark = get_spark(cfg, "bronze_to_silver")
-        report = bronze_to_silver(
-            spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n)
-        )
-    except (ConfigError, EngineError, ReconciliationError) as exc:
-        print(f"bronze_to_silver [{run_id}]: {exc}", file=sys.stderr)
-        return 2 if not isinstance(exc, ReconciliationError) else 1
+        log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
+        return step(get_spark(cfg, name), cfg, run_id, log)
+    except (ConfigError, EngineError) as exc:
+        print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
+        return 2
+    except (ReconciliationError, GoldReconciliationError) as exc:
+        print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # the traceback goes to the log; the last line says what failed
-        log.exception("bronze_to_silver failed")
+        log.exception("%s failed", name)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(
-            f"bronze_to_silver [{run_id}]: failed with {type(exc).__name__}: {first} (rerun it: runs are idempotent)",
+            f"{name} [{run_id}]: failed with {type(exc).__name__}: {first} (rerun it: runs are idempotent)",
             file=sys.stderr,
         )
         return 1
+
+
+def _bronze_to_silver_step(spark, cfg, run_id, log) -> int:  # type: ignore[no-untyped-def]
+    from lakehouse.ingest import bronze_to_silver
+
+    report = bronze_to_silver(spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n))
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
@@ -82,3 +88,37 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
         console.print(f"rejected {lf.file.path}: {lf.reason}")
     console.print("Every row read is written, quarantined (silver/quarantine) or counted as a duplicate.")
     return 0
+
+
+def _silver_to_gold_step(spark, cfg, run_id, log) -> int:  # type: ignore[no-untyped-def]
+    from lakehouse.gold_job import silver_to_gold
+
+    report = silver_to_gold(spark, cfg, run_id)
+    if report.nothing_to_do:
+        console.print(f"[{run_id}] Silver is empty: run bronze_to_silver first.")
+        return 1
+    table = Table(title=f"silver_to_gold {run_id} ({report.seconds:.1f} s)")
+    table.add_column("gold table")
+    table.add_column("rows", justify="right")
+    for name, n in report.rows.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    console.print(
+        "Totals reconcile with silver: one fact_orders row per order, revenue equal to the counted order lines."
+    )
+    return 0
+
+
+def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
+    return _run_job(
+        "bronze_to_silver",
+        "Take new bronze files into the silver Delta tables.",
+        argv,
+        _bronze_to_silver_step,
+    )
+
+
+def silver_to_gold_main(argv: Sequence[str] | None = None) -> int:
+    return _run_job(
+        "silver_to_gold", "Build the gold dimensions and facts from silver.", argv, _silver_to_gold_step
+    )

@@ -101,3 +101,40 @@ def silver_uri(root: str, name: str) -> str:
 
 def targets_of(source: str) -> list[SilverTable]:
     return [t for t in SILVER.values() if t.source == source]
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    name: str
+    key: tuple[str, ...]
+    description: str
+    partition_by: tuple[str, ...] = ()
+
+    def uri(self, root: str) -> str:
+        return storage.join(root, "gold", self.name)
+
+
+GOLD: dict[str, GoldTable] = {
+    t.name: t
+    for t in (
+        GoldTable(
+            "dim_date",
+            ("date_key",),
+            "one row per calendar day covering the data, with weekend and peak-day flags",
+        ),
+        GoldTable(
+            "dim_customer",
+            ("customer_sk",),
+            "type 2 on e-mail and country; hashed and masked e-mail only; unknown member -1",
+        ),
+        GoldTable("dim_product", ("product_sk",), "type 2 on list price and category; unknown member -1"),
+        GoldTable("dim_channel", ("channel_sk",), "sales channels"),
+        GoldTable("dim_payment_method", ("payment_method_sk",), "payment methods"),
+        GoldTable("dim_carrier", ("carrier_sk",), "shipping carriers"),
+        GoldTable("dim_traffic_source", ("traffic_source_sk",), "clickstream traffic sources"),
+        GoldTable(
+            "fact_order_items", ("order_item_id",), "one row per order line, dimensions as of the order date"
+        ),
+        GoldTable("fact_orders", ("order_id",), "one row per order: totals, status, days to ship"),
+    )
+}

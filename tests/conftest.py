@@ -55,6 +55,16 @@ def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Bronze:
     return load(root)
 
 
+@pytest.fixture(scope="session")
+def ingested(dirty_world: Bronze, spark: object) -> Bronze:
+    """The dirty world taken into silver once (run id test-run-1)."""
+    from lakehouse.ingest import bronze_to_silver
+
+    report = bronze_to_silver(spark, load_config(root=str(dirty_world.root), env={}), "test-run-1")  # type: ignore[arg-type]
+    assert not report.nothing_new and not report.rejected
+    return dirty_world
+
+
 def file_hashes(root: Path) -> dict[str, str]:
     import hashlib
 

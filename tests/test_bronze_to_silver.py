@@ -42,13 +42,6 @@ def cfg_for(root: Path) -> Config:
     return load_config(root=str(root), env={})
 
 
-@pytest.fixture(scope="session")
-def ingested(dirty_world: Bronze, spark: object) -> Bronze:
-    report = bronze_to_silver(spark, cfg_for(dirty_world.root), "test-run-1")  # type: ignore[arg-type]
-    assert not report.nothing_new and not report.rejected
-    return dirty_world
-
-
 def _defects(b: Bronze, expected: str) -> pd.DataFrame:
     d = b.defects
     return d[d["expected"] == expected]

@@ -86,3 +86,20 @@ def test_run_bronze_to_silver_then_nothing_new(
     assert "clickstream" in out and "Every row read is written" in out
     assert main(["run", "bronze-to-silver", "--root", str(tmp_path)]) == 0
     assert "Nothing new in bronze" in capsys.readouterr().out
+
+
+def test_run_all_builds_silver_then_gold(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    assert main(["run", "all", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bronze_to_silver" in out and "fact_orders" in out and "Totals reconcile" in out
+    assert (tmp_path / "gold" / "fact_order_items" / "_delta_log").is_dir()
+
+
+def test_silver_to_gold_on_an_empty_root_says_what_to_do(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "silver-to-gold", "--root", str(tmp_path)]) == 1
+    assert "run bronze_to_silver first" in capsys.readouterr().out
