@@ -193,6 +193,11 @@ def date_key(col: str) -> Column:
     return F.coalesce(F.date_format(F.col(col), "yyyyMMdd").cast("int"), F.lit(UNKNOWN_SK))
 
 
+def date_of_key(key: str) -> Column:
+    """The date a date key stands for; null for the unknown key (-1)."""
+    return F.to_date(F.try_to_timestamp(F.col(key).cast("string"), F.lit("yyyyMMdd")))
+
+
 def fact_order_items(
     items: DataFrame,
     orders: DataFrame,
@@ -240,9 +245,15 @@ def fact_order_items(
 
 
 def fact_orders(
-    order_lines: DataFrame, orders: DataFrame, customers: DataFrame, channels: DataFrame, payments: DataFrame
+    order_lines: DataFrame,
+    orders: DataFrame,
+    history: DataFrame,
+    customers: DataFrame,
+    channels: DataFrame,
+    payments: DataFrame,
 ) -> DataFrame:
-    """One row per silver order: totals from its lines, status, and days from order to shipping."""
+    """One row per silver order: totals from its lines, status, days from order to shipping and (from the
+    order's status history) to delivery."""
     totals = order_lines.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").alias("units"),
@@ -252,7 +263,12 @@ def fact_orders(
     )
     o = as_of(orders, customers, "customer_id", "customer_sk", end_of_day("order_date"))
     o = _key_of(_key_of(o, channels, "channel"), payments, "payment_method")
-    o = o.join(totals, "order_id", "left")
+    delivered = (
+        history.where(F.col("status") == "Delivered")
+        .groupBy("order_id")
+        .agg(F.min("updated_at").alias("_delivered_at"))
+    )
+    o = o.join(totals, "order_id", "left").join(delivered, "order_id", "left")
     zero = F.lit(0).cast("decimal(14,2)")
     return plain_strings(
         o.select(
@@ -265,11 +281,146 @@ def fact_orders(
             (F.col("status") == "Cancelled").alias("is_cancelled"),
             date_key("ship_date").alias("ship_date_key"),
             F.datediff("ship_date", "order_date").alias("days_to_ship"),
+            F.datediff(F.to_date("_delivered_at"), "order_date").alias("days_to_deliver"),
             "coupon_code",
             F.coalesce("line_count", F.lit(0)).alias("line_count"),
             F.coalesce("units", F.lit(0)).cast("bigint").alias("units"),
             F.coalesce("gross_amount", zero).alias("gross_amount"),
             F.coalesce("revenue", zero).alias("revenue"),
             F.coalesce("discount_amount", zero).alias("discount_amount"),
+        )
+    )
+
+
+FUNNEL = ("visit", "product_view", "add_to_cart", "checkout_start", "purchase")  # furthest step, in order
+_STEP_OF_EVENT = {
+    "page_view": 0,
+    "search": 0,
+    "product_view": 1,
+    "add_to_cart": 2,
+    "remove_from_cart": 2,
+    "checkout_start": 3,
+    "purchase": 4,
+}
+
+
+def fact_shipments(shipments: DataFrame, orders: DataFrame, carriers: DataFrame) -> DataFrame:
+    """One row per shipment: cost, carrier, and days from order to shipment."""
+    o = orders.select("order_id", "order_date")
+    s = _key_of(shipments.join(o, "order_id", "left"), carriers, "carrier")
+    return plain_strings(
+        s.select(
+            "shipment_id",
+            "order_id",
+            "carrier_sk",
+            date_key("shipment_date").alias("shipment_date_key"),
+            date_key("order_date").alias("order_date_key"),
+            "shipment_cost",
+            F.datediff("shipment_date", "order_date").alias("days_order_to_shipment"),
+        )
+    )
+
+
+def fact_sessions(events: DataFrame, customers: DataFrame, sources: DataFrame) -> DataFrame:
+    """One row per clickstream session: start, duration, pages viewed, the furthest funnel step, and
+    whether (and with which order) it converted."""
+    step = F.lit(0)
+    for event_type, n in _STEP_OF_EVENT.items():  # a CASE: a per-row map literal costs far more on Sail
+        step = F.when(F.col("event_type") == event_type, F.lit(n)).otherwise(step)
+    e = events.withColumn("_step", step)
+    first = Window.partitionBy("session_id").orderBy("event_ts", "event_id")
+    firsts = (
+        e.withColumn("_n", F.row_number().over(first))
+        .where("_n = 1")
+        .select("session_id", F.col("customer_id").alias("_c0"), "traffic_source", "device", "country")
+    )
+    agg = e.groupBy("session_id").agg(
+        F.min("event_ts").alias("session_start"),
+        F.max("event_ts").alias("session_end"),
+        F.count(F.lit(1)).alias("events"),
+        F.sum(F.when(F.col("event_type").isin("page_view", "search", "product_view"), 1).otherwise(0)).alias(
+            "pages_viewed"
+        ),
+        F.max("_step").alias("_furthest"),
+        F.max("order_id").alias("order_id"),
+        F.max("customer_id").alias("customer_id"),
+    )
+    s = agg.join(firsts, "session_id")
+    s = as_of(
+        s.withColumn("customer_id", F.coalesce("customer_id", "_c0")),
+        customers,
+        "customer_id",
+        "customer_sk",
+        F.col("session_start"),
+    )
+    s = _key_of(s, sources, "traffic_source")
+    steps = F.array(*[F.lit(x) for x in FUNNEL])
+    return plain_strings(
+        s.select(
+            "session_id",
+            date_key("session_start").alias("date_key"),
+            "session_start",
+            (F.col("session_end").cast("double") - F.col("session_start").cast("double"))
+            .cast("int")
+            .alias("duration_seconds"),
+            "customer_sk",
+            "traffic_source_sk",
+            "device",
+            "country",
+            "events",
+            "pages_viewed",
+            F.element_at(steps, F.col("_furthest") + 1).alias("furthest_step"),
+            (F.col("_furthest") == len(FUNNEL) - 1).alias("converted"),
+            "order_id",
+        )
+    )
+
+
+def fact_inventory_snapshot(
+    snapshots: DataFrame, order_lines: DataFrame, products: DataFrame, window_days: int = 28
+) -> DataFrame:
+    """Weekly stock per product and warehouse, with days of cover: the product's stock across warehouses
+    divided by its average daily units sold (counted orders) over the `window_days` before the snapshot."""
+    sold = (
+        order_lines.where(F.col("revenue") > 0)
+        .join(products.select("product_sk", F.col("product_id").alias("_pid")), "product_sk")
+        .withColumn("_date", date_of_key("order_date_key"))
+        .groupBy("_pid", "_date")
+        .agg(F.sum("quantity").alias("_units"))
+    )
+    dates = snapshots.select("product_id", "snapshot_date").distinct()
+    recent = (
+        (dates["product_id"] == sold["_pid"])
+        & (sold["_date"] < dates["snapshot_date"])
+        & (sold["_date"] >= F.date_sub(dates["snapshot_date"], window_days))
+    )
+    demand = (
+        dates.join(sold, recent, "left")
+        .groupBy("product_id", "snapshot_date")
+        .agg((F.coalesce(F.sum("_units"), F.lit(0)) / F.lit(window_days)).alias("avg_daily_units"))
+    )
+    stock = snapshots.groupBy("product_id", "snapshot_date").agg(F.sum("on_hand").alias("_total_on_hand"))
+    s = snapshots.join(demand, ["product_id", "snapshot_date"], "left").join(
+        stock, ["product_id", "snapshot_date"], "left"
+    )
+    s = as_of(s, products, "product_id", "product_sk", end_of_day("snapshot_date"))
+    return plain_strings(
+        s.select(
+            date_key("snapshot_date").alias("snapshot_date_key"),
+            "snapshot_date",
+            "warehouse_id",
+            "product_sk",
+            "product_id",
+            "on_hand",
+            "reserved",
+            "reorder_point",
+            "unit_cost",
+            (F.col("on_hand") * F.col("unit_cost")).cast("decimal(16,2)").alias("stock_value"),
+            "avg_daily_units",
+            F.when(
+                F.col("avg_daily_units") > 0, F.round(F.col("_total_on_hand") / F.col("avg_daily_units"), 1)
+            ).alias("days_of_cover"),
+            (F.col("on_hand") == 0).alias("is_stock_out"),
+            (F.col("on_hand") - F.col("reserved") <= F.col("reorder_point")).alias("below_reorder_point"),
         )
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse import gold, storage
+from lakehouse import gold, kpis, storage
 from lakehouse.config import Config
 from lakehouse.delta import read_table, table_exists, write_table
 from lakehouse.sources import CARRIERS, CHANNELS, PAYMENT_METHODS, TRAFFIC_SOURCES
@@ -52,7 +52,23 @@ def build_gold(spark: SparkSession, root: str) -> dict[str, DataFrame]:
     products = gold.dim_product(_silver(spark, root, "products_history"))
     channels = gold.small_dimension(spark, "channel", CHANNELS)
     payments = gold.small_dimension(spark, "payment_method", PAYMENT_METHODS)
+    carriers = gold.small_dimension(spark, "carrier", CARRIERS)
+    sources = gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
     lines = gold.fact_order_items(items, orders, customers, products, channels, payments)
+    facts_orders = gold.fact_orders(
+        lines, orders, _silver(spark, root, "orders_history"), customers, channels, payments
+    )
+    optional = {}
+    if table_exists(SILVER["shipments"].uri(root)):
+        optional["fact_shipments"] = gold.fact_shipments(_silver(spark, root, "shipments"), orders, carriers)
+    if table_exists(SILVER["clickstream_events"].uri(root)):
+        optional["fact_sessions"] = gold.fact_sessions(
+            _silver(spark, root, "clickstream_events"), customers, sources
+        )
+    if table_exists(SILVER["inventory_snapshots"].uri(root)):
+        optional["fact_inventory_snapshot"] = gold.fact_inventory_snapshot(
+            _silver(spark, root, "inventory_snapshots"), lines, products
+        )
     first, last = orders.agg(
         F.min("order_date"), F.max(F.greatest("order_date", F.coalesce("ship_date", "order_date")))
     ).first()
@@ -62,11 +78,35 @@ def build_gold(spark: SparkSession, root: str) -> dict[str, DataFrame]:
         "dim_product": products,
         "dim_channel": channels,
         "dim_payment_method": payments,
-        "dim_carrier": gold.small_dimension(spark, "carrier", CARRIERS),
-        "dim_traffic_source": gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES),
+        "dim_carrier": carriers,
+        "dim_traffic_source": sources,
         "fact_order_items": lines,
-        "fact_orders": gold.fact_orders(lines, orders, customers, channels, payments),
+        "fact_orders": facts_orders,
+        **optional,
     }
+
+
+def build_kpis(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """The KPI tables, from the (staged) gold facts and dimensions."""
+    t = tables
+    out = {
+        "kpi_daily_sales": kpis.kpi_daily_sales(t["fact_orders"], t["dim_customer"]),
+        "kpi_revenue_by_category_country_month": kpis.kpi_revenue_by_category_country_month(
+            t["fact_order_items"], t["dim_product"], t["dim_customer"]
+        ),
+        "kpi_top_products_monthly": kpis.kpi_top_products_monthly(t["fact_order_items"], t["dim_product"]),
+        "kpi_retention_cohorts": kpis.kpi_retention_cohorts(t["fact_orders"], t["dim_customer"]),
+        "kpi_customer_value": kpis.kpi_customer_value(t["fact_orders"], t["dim_customer"]),
+    }
+    if "fact_sessions" in t:
+        out["kpi_conversion_funnel"] = kpis.kpi_conversion_funnel(t["fact_sessions"], t["dim_traffic_source"])
+    if "fact_inventory_snapshot" in t:
+        out["kpi_inventory_health"] = kpis.kpi_inventory_health(t["fact_inventory_snapshot"])
+    if "fact_shipments" in t:
+        out["kpi_shipping_performance"] = kpis.kpi_shipping_performance(
+            t["fact_shipments"], t["fact_orders"], t["dim_carrier"]
+        )
+    return out
 
 
 def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -> None:
@@ -105,11 +145,16 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str) -> GoldReport:
     # Write, audit, publish: build into staging, check the staged tables, and only then replace the
     # published ones (each an atomic Delta commit, dimensions before facts).
     staging = storage.join(root, "_staging", run_id, "gold")
-    staged = {}
-    for name, df in build_gold(spark, root).items():
-        path = storage.join(staging, name)
-        df.write.mode("overwrite").parquet(_local(path))
-        staged[name] = spark.read.parquet(_local(path))
+    staged: dict[str, DataFrame] = {}
+
+    def stage(tables: dict[str, DataFrame]) -> None:
+        for name, df in tables.items():
+            path = storage.join(staging, name)
+            df.write.mode("overwrite").parquet(_local(path))
+            staged[name] = spark.read.parquet(_local(path))
+
+    stage(build_gold(spark, root))
+    stage(build_kpis(dict(staged)))
     try:
         reconcile(spark, root, staged)
         for name, df in staged.items():

@@ -135,6 +135,61 @@ GOLD: dict[str, GoldTable] = {
         GoldTable(
             "fact_order_items", ("order_item_id",), "one row per order line, dimensions as of the order date"
         ),
-        GoldTable("fact_orders", ("order_id",), "one row per order: totals, status, days to ship"),
+        GoldTable(
+            "fact_orders", ("order_id",), "one row per order: totals, status, days to ship and to deliver"
+        ),
+        GoldTable(
+            "fact_shipments",
+            ("shipment_id",),
+            "one row per shipment: carrier, cost, days from order to shipment",
+        ),
+        GoldTable(
+            "fact_sessions",
+            ("session_id",),
+            "one row per clickstream session: duration, pages, furthest funnel step, conversion",
+        ),
+        GoldTable(
+            "fact_inventory_snapshot",
+            ("snapshot_date_key", "warehouse_id", "product_id"),
+            "weekly stock per product and warehouse, with days of cover from the previous 28 days of sales",
+        ),
+        GoldTable(
+            "kpi_daily_sales",
+            ("date_key",),
+            "revenue, orders, units, average order value, new and returning customers per day",
+        ),
+        GoldTable(
+            "kpi_revenue_by_category_country_month",
+            ("month", "category", "country"),
+            "revenue by month, category and country",
+        ),
+        GoldTable(
+            "kpi_top_products_monthly",
+            ("month", "product_id"),
+            "top products per month by revenue and by units, with ranks",
+        ),
+        GoldTable(
+            "kpi_retention_cohorts",
+            ("cohort_month", "months_since_first_order"),
+            "monthly retention by first-order cohort",
+        ),
+        GoldTable(
+            "kpi_customer_value", ("customer_id",), "lifetime value, RFM scores and segment per customer"
+        ),
+        GoldTable(
+            "kpi_conversion_funnel",
+            ("date_key", "traffic_source", "device"),
+            "funnel steps, conversion and cart abandonment",
+        ),
+        GoldTable(
+            "kpi_inventory_health",
+            ("snapshot_date_key", "warehouse_id"),
+            "stock-outs, reorder alerts, days of cover, sell-through",
+        ),
+        GoldTable(
+            "kpi_shipping_performance",
+            ("carrier", "month"),
+            "days to ship and deliver, cost per order, by carrier",
+        ),
     )
 }

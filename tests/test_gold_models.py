@@ -111,8 +111,16 @@ def _facts(spark):  # type: ignore[no-untyped-def]
         small_dimension(spark, "channel", CHANNELS),
         small_dimension(spark, "payment_method", PAYMENT_METHODS),
     )
+    history = spark.createDataFrame(
+        [
+            (100, "Pending", T(2026, 1, 9, 8)),
+            (100, "Shipped", T(2026, 1, 11, 9)),
+            (100, "Delivered", T(2026, 1, 14, 10)),
+        ],
+        "order_id bigint, status string, updated_at timestamp",
+    )
     lines = fact_order_items(items, orders, customers, products, channels, payments)
-    return lines, fact_orders(lines, orders, customers, channels, payments), customers, products
+    return lines, fact_orders(lines, orders, history, customers, channels, payments), customers, products
 
 
 def test_fact_order_items_resolves_dimensions_as_of_the_order_date(spark) -> None:  # type: ignore[no-untyped-def]
@@ -141,6 +149,7 @@ def test_fact_orders_totals_and_days_to_ship(spark) -> None:  # type: ignore[no-
     _, orders, _, _ = _facts(spark)
     got = {r["order_id"]: r for r in orders.collect()}
     assert set(got) == {100, 101, 102}
+    assert got[100]["days_to_deliver"] == 5 and got[102]["days_to_deliver"] is None
     assert (got[100]["line_count"], got[100]["units"], got[100]["revenue"], got[100]["days_to_ship"]) == (
         2,
         3,
