@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("step", choices=["bronze-to-silver", "silver-to-gold", "all"])
     _common(r, engine=True)
     r.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    r.add_argument(
+        "--full", action="store_true", help="silver-to-gold: rebuild even if silver has not changed"
+    )
+
+    sh = sub.add_parser(
+        "shell", help="an interactive Python shell with spark and silver.* / gold.* tables registered"
+    )
+    _common(sh, engine=True)
 
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
@@ -178,11 +186,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         for a in (f"--{flag}", getattr(args, flag))
     ]
     passed += ["--log-level", args.log_level]
-    steps = {"bronze-to-silver": [bronze_to_silver_main], "silver-to-gold": [silver_to_gold_main]}
-    for step in steps.get(args.step, [bronze_to_silver_main, silver_to_gold_main]):
-        code = step(passed)
+    gold_args = [*passed, "--full"] if args.full else passed
+    steps = {
+        "bronze-to-silver": [(bronze_to_silver_main, passed)],
+        "silver-to-gold": [(silver_to_gold_main, gold_args)],
+    }
+    for step, step_args in steps.get(
+        args.step, [(bronze_to_silver_main, passed), (silver_to_gold_main, gold_args)]
+    ):
+        code = step(step_args)
         if code:
             return code
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from lakehouse.catalog import shell
+
+    cfg = _load(args)
+    shell(get_spark(cfg, "lakehouse-shell"), cfg.root)
     return 0
 
 
@@ -202,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": cmd_generate,
         "inspect": cmd_inspect,
         "run": cmd_run,
+        "shell": cmd_shell,
         "engine-check": cmd_engine_check,
         "config": cmd_config,
     }

@@ -21,6 +21,17 @@ def table_exists(uri: str) -> bool:
     return storage.exists(storage.join(uri, "_delta_log"))
 
 
+def table_version(uri: str) -> int | None:
+    """The latest committed version of a Delta table, from its log (no engine needed); None if absent."""
+    log = storage.join(uri, "_delta_log")
+    versions = [
+        int(f.rsplit("/", 1)[-1][:20])
+        for f in storage.list_files(log)
+        if f.endswith(".json") and f.rsplit("/", 1)[-1][:20].isdigit()
+    ]
+    return max(versions) if versions else None
+
+
 def write_table(df: DataFrame, uri: str, mode: str = "append", partition_by: Sequence[str] = ()) -> None:
     writer = df.write.format("delta").mode(mode)
     if mode == "append":

@@ -8,6 +8,7 @@ affected dates and keys is still to come.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import gold, kpis, storage
 from lakehouse.config import Config
-from lakehouse.delta import read_table, table_exists, write_table
+from lakehouse.delta import read_table, table_exists, table_version, write_table
 from lakehouse.sources import CARRIERS, CHANNELS, PAYMENT_METHODS, TRAFFIC_SOURCES
 from lakehouse.tables import GOLD, SILVER
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+BUILD_LOG = "_build_log"  # which silver versions each gold build read
 
 
 class GoldReconciliationError(RuntimeError):
@@ -37,7 +39,8 @@ class GoldReport:
     run_id: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    nothing_to_do: bool = False
+    nothing_to_do: bool = False  # silver is empty
+    nothing_new: bool = False  # silver unchanged since the last build
 
 
 def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
@@ -126,13 +129,33 @@ def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -
         )
     if published["fact_order_items"].count() != items.count():
         raise GoldReconciliationError("fact_order_items does not have one row per silver order line")
+    if "fact_sessions" in published:
+        sessions = _silver(spark, root, "clickstream_events").select("session_id").distinct().count()
+        if published["fact_sessions"].count() != sessions:
+            raise GoldReconciliationError(
+                f"fact_sessions has {published['fact_sessions'].count()} rows for {sessions} clickstream sessions"
+            )
 
 
 def _local(uri: str) -> str:
     return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
-def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str) -> GoldReport:
+def silver_versions(root: str) -> dict[str, int | None]:
+    return {name: table_version(t.uri(root)) for name, t in SILVER.items()}
+
+
+def last_build(spark: SparkSession, root: str) -> dict[str, int | None] | None:
+    """The silver versions the published gold was built from, if any."""
+    uri = storage.join(root, "gold", BUILD_LOG)
+    if not table_exists(uri):
+        return None
+    row = read_table(spark, uri).orderBy(F.col("built_at").desc()).select("silver_versions").first()
+    return json.loads(row["silver_versions"]) if row else None
+
+
+def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = False) -> GoldReport:
+    """Rebuild gold from silver, unless silver has not changed since the last build (or `full`)."""
     started = time.perf_counter()
     report = GoldReport(run_id)
     root = cfg.root
@@ -141,6 +164,11 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str) -> GoldReport:
     if missing:
         report.nothing_to_do = True
         log.warning("silver tables %s are missing under %s: run bronze_to_silver first", missing, root)
+        return report
+    versions = silver_versions(root)
+    if not full and last_build(spark, root) == versions:
+        report.nothing_new = True
+        log.info("silver has not changed since the last gold build: no gold table changed")
         return report
     # Write, audit, publish: build into staging, check the staged tables, and only then replace the
     # published ones (each an atomic Delta commit, dimensions before facts).
@@ -160,6 +188,18 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str) -> GoldReport:
         for name, df in staged.items():
             write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
         report.rows = {name: read_table(spark, GOLD[name].uri(root)).count() for name in staged}
+        built = [
+            (
+                run_id,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                json.dumps(versions, sort_keys=True),
+                "full",
+            )
+        ]
+        schema = "run_id STRING, built_at TIMESTAMP, silver_versions STRING, mode STRING"
+        write_table(
+            spark.createDataFrame(built, schema), storage.join(root, "gold", BUILD_LOG), mode="append"
+        )
     finally:
         storage.delete_tree(storage.join(root, "_staging", run_id))
     report.seconds = round(time.perf_counter() - started, 3)

@@ -28,18 +28,21 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def _run_job(name: str, description: str, argv: Sequence[str] | None, step) -> int:  # type: ignore[no-untyped-def]
+def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full_flag: bool = False) -> int:  # type: ignore[no-untyped-def]
     """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
     from lakehouse.gold_job import GoldReconciliationError
     from lakehouse.ingest import ReconciliationError
 
-    args = job_arguments(name, description).parse_args(argv)
+    parser = job_arguments(name, description)
+    if full_flag:
+        parser.add_argument("--full", action="store_true", help="rebuild even if silver has not changed")
+    args = parser.parse_args(argv)
     run_id = new_run_id()
     log = setup_logging(run_id, args.log_level)
     try:
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
         log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
-        return step(get_spark(cfg, name), cfg, run_id, log)
+        return step(get_spark(cfg, name), cfg, run_id, log, args)
     except (ConfigError, EngineError) as exc:
         print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
         return 2
@@ -56,7 +59,7 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step) -> i
         return 1
 
 
-def _bronze_to_silver_step(spark, cfg, run_id, log) -> int:  # type: ignore[no-untyped-def]
+def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.ingest import bronze_to_silver
 
     report = bronze_to_silver(spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n))
@@ -90,10 +93,15 @@ def _bronze_to_silver_step(spark, cfg, run_id, log) -> int:  # type: ignore[no-u
     return 0
 
 
-def _silver_to_gold_step(spark, cfg, run_id, log) -> int:  # type: ignore[no-untyped-def]
+def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.gold_job import silver_to_gold
 
-    report = silver_to_gold(spark, cfg, run_id)
+    report = silver_to_gold(spark, cfg, run_id, full=args.full)
+    if report.nothing_new:
+        console.print(
+            f"[{run_id}] Silver has not changed since the last gold build: no gold table changed (--full rebuilds)."
+        )
+        return 0
     if report.nothing_to_do:
         console.print(f"[{run_id}] Silver is empty: run bronze_to_silver first.")
         return 1
@@ -119,6 +127,5 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
 
 
 def silver_to_gold_main(argv: Sequence[str] | None = None) -> int:
-    return _run_job(
-        "silver_to_gold", "Build the gold dimensions and facts from silver.", argv, _silver_to_gold_step
-    )
+    description = "Build the gold dimensions, facts and KPIs from silver."
+    return _run_job("silver_to_gold", description, argv, _silver_to_gold_step, full_flag=True)

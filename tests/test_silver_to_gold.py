@@ -91,5 +91,46 @@ def test_a_failed_check_publishes_nothing(
     real = gold.fact_orders
     monkeypatch.setattr(gold, "fact_orders", lambda *a: real(*a).where("order_id % 97 <> 0"))
     with pytest.raises(GoldReconciliationError, match=r"fact_orders has \d+ rows for \d+ silver orders"):
-        silver_to_gold(spark, load_config(root=str(published.root), env={}), "gold-bad")  # type: ignore[arg-type]
+        silver_to_gold(spark, load_config(root=str(published.root), env={}), "gold-bad", full=True)  # type: ignore[arg-type]
     assert {n: DeltaTable(str(published.root / "gold" / n)).version() for n in GOLD} == versions
+
+
+def test_sessions_reconcile_with_the_clickstream(published: Bronze) -> None:
+    events = table(published.root, "silver", "clickstream_events")
+    sessions = table(published.root, "gold", "fact_sessions")
+    assert len(sessions) == events["session_id"].nunique() and sessions["session_id"].is_unique
+    assert 0.02 <= sessions["converted"].mean() <= 0.045
+
+
+def test_unchanged_silver_changes_no_gold_table_and_full_rebuilds(published: Bronze, spark: object) -> None:
+    cfg = load_config(root=str(published.root), env={})
+    versions = {n: DeltaTable(str(published.root / "gold" / n)).version() for n in GOLD}
+    assert silver_to_gold(spark, cfg, "gold-again").nothing_new  # type: ignore[arg-type]
+    assert {n: DeltaTable(str(published.root / "gold" / n)).version() for n in GOLD} == versions
+    report = silver_to_gold(spark, cfg, "gold-full", full=True)  # type: ignore[arg-type]
+    assert not report.nothing_new
+    assert all(DeltaTable(str(published.root / "gold" / n)).version() == versions[n] + 1 for n in GOLD)
+
+
+def test_tables_are_reachable_by_name(published: Bronze, spark: object) -> None:
+    from lakehouse.catalog import register_tables
+
+    found = register_tables(spark, str(published.root))  # type: ignore[arg-type]
+    assert set(found["gold"]) == set(GOLD) and "orders" in found["silver"]
+    n = spark.sql("SELECT count(*) AS n FROM gold.fact_orders").first()["n"]  # type: ignore[attr-defined]
+    assert n == len(table(published.root, "gold", "fact_orders"))
+    assert spark.table("silver.quarantine").count() > 0  # type: ignore[attr-defined]
+
+
+def test_lakehouse_shell(published: Bronze) -> None:
+    import subprocess
+    import sys
+
+    script = "print('ROWS', spark.table('gold.kpi_daily_sales').count())\n"
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "shell", "--root", str(published.root)],
+        input=script, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "gold: dim_date" in out.stderr + out.stdout
+    assert f"ROWS {len(table(published.root, 'gold', 'kpi_daily_sales'))}" in out.stdout
