@@ -1,6 +1,7 @@
-"""Benchmark: bronze_to_silver over a full history, then one incremental day after it.
+"""Benchmark: the whole pipeline (bronze_to_silver, then silver_to_gold) over a full history, then one
+incremental day after it.
 
-    .venv/bin/python bench/bronze_to_silver.py [--runs 3] [--scale 1] [--days 30]
+    .venv/bin/python bench/pipeline.py [--runs 3] [--scale 1] [--days 30]
 
 The bronze is generated once (cached under the system temp directory); every run copies it into a
 fresh root and runs the job as a user would, in its own process, so memory figures are that run's.
@@ -16,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,30 +58,38 @@ def main() -> int:
         print(f"generating {args.days} days at scale {args.scale} into {cache} (once)")
         subprocess.run([lakehouse, "generate", "--root", str(cache), "--days", str(args.days), "--scale", str(args.scale), "--quiet"],
                        check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-    job = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING"]
+    b2s = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING"]
+    s2g = [sys.executable, "jobs/silver_to_gold.py", "--log-level", "WARNING"]
     full, incr, peaks, rows = [], [], [], 0
+    steps: dict[str, list[float]] = {"b2s_full": [], "s2g_full": [], "b2s_day": [], "s2g_day": []}
     for i in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
         try:
             shutil.copytree(cache / "bronze", root / "bronze")
-            seconds, peak, out = _run([*job, "--root", str(root)])
+            t1, p1, out = _run([*b2s, "--root", str(root)])
+            t2, p2, _ = _run([*s2g, "--root", str(root)])
             rows = _rows(out) or rows
             subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
                            check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-            t_inc, peak_inc, _ = _run([*job, "--root", str(root)])
-            full.append(seconds)
-            incr.append(t_inc)
-            peaks.append(max(peak, peak_inc))
+            t3, p3, _ = _run([*b2s, "--root", str(root)])
+            t4, p4, _ = _run([*s2g, "--root", str(root)])
+            for k, v in zip(steps, (t1, t2, t3, t4), strict=True):
+                steps[k].append(v)
+            full.append(t1 + t2)
+            incr.append(t3 + t4)
+            peaks.append(max(p1, p2, p3, p4))
             print(
-                f"run {i + 1}: full {seconds:.1f} s ({rows / seconds:,.0f} rows/s), incremental day {t_inc:.1f} s, peak {max(peak, peak_inc):,.0f} MiB"
+                f"run {i + 1}: full {t1 + t2:.1f} s (bronze_to_silver {t1:.1f}, silver_to_gold {t2:.1f}; "
+                f"{rows / (t1 + t2):,.0f} rows/s), incremental day {t3 + t4:.1f} s (bronze_to_silver {t3:.1f}, "
+                f"silver_to_gold {t4:.1f}), peak {max(p1, p2, p3, p4):,.0f} MiB"
             )
         finally:
             shutil.rmtree(root, ignore_errors=True)
     f, n = statistics.median(full), statistics.median(incr)
     print(json.dumps({"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
                       "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
-                      "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks))}))  # fmt: skip
-    time.sleep(0)
+                      "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks)),
+                      **{k: round(statistics.median(v), 1) for k, v in steps.items()}}))  # fmt: skip
     return 0
 
 
