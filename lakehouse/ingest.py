@@ -187,6 +187,7 @@ def _ingest_source(
         with_orphan_flags(spark, cfg.root, typed, contract),
         storage.join(staging, f"{source}.typed.parquet"),
     )
+    log.info("%s: typed in %.1f s", source, time.perf_counter() - t_land)
     batch = _materialize(
         spark,
         classify(spark, typed, _primary(source), cfg.root),
