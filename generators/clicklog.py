@@ -24,16 +24,20 @@ LINE_KINDS = (*VALUE_KINDS, "malformed_json")  # defects that replace one line's
 HELD_COLUMNS = {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}
 
 
+ORDERS_PER_PART = 1500  # a day's sessions are built and written in parts of about this many orders
+
+
 @dataclass
 class ClickDay:
     """What a worker wrote for one day, and what the main process must still add to those files."""
 
     day: int
-    main_rows: list[int]  # per hour: lines already written (the hour's own events)
-    main_defects: list[str]  # manifest entries (JSON) for those lines, in file and line order
+    main_rows: list[int]  # per hour: lines already written to the hour's first file (part 0)
+    main_defects: list[str]  # manifest entries (JSON) for the lines written, in file and line order
     main_kinds: dict[str, int]
     tails: list[list[tuple[str, Defect]]]  # per hour: today's late events and redelivered copies
     outgoing: list[dict[str, object]]  # lines held for later days
+    parts: list[dict[str, object]]  # further part files written (file, rows), complete as they are
 
 
 def build_click_day(
@@ -46,8 +50,26 @@ def build_click_day(
     items: pd.DataFrame,
     rates: dict[str, float],
 ) -> ClickDay:
-    """Simulate, encode and spoil the day's events, and write each hour's own events to its file."""
-    events = simulate_sessions(rng_for(seed, day, "clickstream"), day, customers, products, new_orders, items)
+    """Simulate, encode and spoil the day's events, and write each hour's own events, part by part so
+    memory stays bounded by a part, not by the day: each part is one share of the day's orders with the
+    browsing sessions that go with it."""
+    n_parts = max(1, -(-len(new_orders) // ORDERS_PER_PART))
+    result = ClickDay(day, [0] * 24, [], {}, [[] for _ in range(24)], [], [])
+    for part, orders in enumerate(np.array_split(np.arange(len(new_orders)), n_parts)):
+        _build_part(
+            bronze, seed, day, part, customers, products, new_orders.iloc[orders], items, rates, result
+        )
+    return result
+
+
+def _build_part(
+    bronze: str, seed: int, day: int, part: int, customers: pd.DataFrame, products: pd.DataFrame,
+    new_orders: pd.DataFrame, items: pd.DataFrame, rates: dict[str, float], result: ClickDay,
+) -> None:  # fmt: skip
+    suffix = f"-{part}" if part else ""
+    events = simulate_sessions(
+        rng_for(seed, day, "clickstream" + suffix), day, customers, products, new_orders, items
+    )
     lines = encode_json_lines(events)
     n = len(events["ts_ms"])
     label = to_date(day).isoformat()
@@ -57,7 +79,7 @@ def build_click_day(
     defect_of: dict[int, Defect] = {}
     redelivered: list[tuple[int, int, int, Defect]] = []  # (target day, hour, row, defect)
     if rates:
-        rng = rng_for(seed, day, "dirty-clickstream")
+        rng = rng_for(seed, day, "dirty-clickstream" + suffix)
         order = rng.permutation(n)
         cursor = 0
         for kind in LINE_KINDS:
@@ -71,7 +93,7 @@ def build_click_day(
         for r in order[cursor : cursor + n_late].tolist():
             h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
             target_day[r], hour[r] = day + h // 24, h % 24
-            note = f"belongs to {clickstream_file(label, int(events['hour'][r]))}"
+            note = f"belongs to {clickstream_file(label, int(events['hour'][r]), part)}"
             defect_of[r] = Defect("clickstream", "", None, event_id(events, r), "late_event", note=note)
         cursor += n_late
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
@@ -90,8 +112,7 @@ def build_click_day(
     # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
     is_late = np.zeros(n, dtype=bool)
     is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
-    tails: list[list[tuple[str, Defect]]] = [[] for _ in range(24)]
-    outgoing: list[dict[str, object]] = []
+    tails, outgoing = result.tails, result.outgoing
     moved = [(int(target_day[r]), int(hour[r]), r, defect_of[r]) for r in np.flatnonzero(is_late).tolist()]
     for td, h, r, d in moved + redelivered:
         line = lines[r].as_py()
@@ -108,10 +129,10 @@ def build_click_day(
     own_hour = events["hour"]
     bounds = np.searchsorted(own_hour, np.arange(25))
     on_time_defects = sorted(r for r, d in defect_of.items() if d.kind != "late_event")
-    main_rows, main_defects, kinds = [], [], {}
+    main_defects, kinds = result.main_defects, result.main_kinds
     for h in range(24):
         first, end = int(bounds[h]), int(bounds[h + 1])
-        path = clickstream_file(label, h)
+        path = clickstream_file(label, h, part)
         pieces: list[bytes | memoryview] = []
         pos, skipped = first, 0
         for r in special[bisect.bisect_left(special, first) : bisect.bisect_left(special, end)]:
@@ -122,11 +143,15 @@ def build_click_day(
                 continue
             pieces.append(replaced[r].encode())
         pieces.append(data[offsets[pos] : offsets[end]])
-        main_rows.append(end - first - skipped)
-        if not main_rows[-1]:
+        rows = end - first - skipped
+        if not rows:
             storage.delete(storage.join(bronze, path))  # a rerun must not append to an earlier run's tail
             continue
         storage.write_parts(storage.join(bronze, path), pieces)
+        if part:
+            result.parts.append({"source": "clickstream", "file": path, "rows": rows})
+        else:
+            result.main_rows[h] = rows
         late_before = np.cumsum(is_late[first:end])
         for r in on_time_defects[
             bisect.bisect_left(on_time_defects, first) : bisect.bisect_left(on_time_defects, end)
@@ -135,7 +160,6 @@ def build_click_day(
             d.file, d.row = path, int(r - first - late_before[r - first]) + 1
             main_defects.append(json.dumps(d.to_json()))
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
-    return ClickDay(day, main_rows, main_defects, kinds, tails, outgoing)
 
 
 def write_click_day(
@@ -167,6 +191,7 @@ def write_click_day(
                 d.file, d.row = path, click.main_rows[h] + i + 1
                 defects.append(d)
         files.append({"source": "clickstream", "file": path, "rows": rows})
+    files += click.parts
     return pd.DataFrame(later, columns=list(HELD_COLUMNS)).astype(HELD_COLUMNS), defects, files
 
 

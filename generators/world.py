@@ -9,6 +9,7 @@ in runs of 3 and 2 writes the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,8 @@ def to_date(day: int) -> dt.date:
 
 
 def rng_for(seed: int, day: int, stream: str) -> np.random.Generator:
-    salt = int.from_bytes(stream.encode()[:8].ljust(8, b"\0"), "little")
+    """An independent random stream per (seed, day, stream name)."""
+    salt = int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "little")
     return np.random.default_rng(np.random.SeedSequence([seed, day, salt]))
 
 
@@ -259,8 +261,9 @@ def _customers_day(
     changed = changed[cust["signup_day"].to_numpy()[changed] < k]
     previous = cust.iloc[changed][CUSTOMER_COLS].copy()
     if len(changed):
-        moves = rng.random(len(changed)) < 0.4
         new_country = _weighted(rng, vocab.COUNTRY_WEIGHTS, len(changed))
+        # A move goes to another country; a customer drawn to "move" within the same one changes e-mail instead.
+        moves = (rng.random(len(changed)) < 0.4) & (new_country != cust["country"].to_numpy()[changed])
         new_domain = np.array(vocab.EMAIL_DOMAINS, dtype=object)[
             rng.integers(0, len(vocab.EMAIL_DOMAINS), len(changed))
         ]

@@ -221,8 +221,10 @@ def daily_file(source: str, day: str) -> str:
     return f"{SOURCES[source].folder}/{source}_{day}.csv"
 
 
-def clickstream_file(day: str, hour: int) -> str:
-    return f"clickstream/date={day}/hour={hour:02d}/events_{day}T{hour:02d}.jsonl"
+def clickstream_file(day: str, hour: int, part: int = 0) -> str:
+    """An hour's clickstream file; busy days are written in several parts per hour (part 1, 2, ...)."""
+    suffix = f"_part{part}" if part else ""
+    return f"clickstream/date={day}/hour={hour:02d}/events_{day}T{hour:02d}{suffix}.jsonl"
 
 
 def inventory_file(iso_year: int, iso_week: int) -> str:
