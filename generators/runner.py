@@ -1,8 +1,9 @@
 """Generate bronze files day by day, continuing the world a previous run left under the same root.
 
 Each day: the business simulation and its CSV/XLSX files in this process; the clickstream (most of the
-rows) built in worker processes, several days at once, then written here in day order. The world state
-is saved after each day's files, so a killed run is simply run again.
+rows) built in worker processes, several days at once, then completed here in day order. The world
+state is checkpointed every few days and at the end, always after the files of the day it describes, so
+a killed run is simply run again: it continues from the last checkpoint and rewrites the same bytes.
 """
 
 from __future__ import annotations
