@@ -327,7 +327,9 @@ def _fixed_prefix(events: dict[str, np.ndarray]) -> pa.Array:
         len(v) if k == "lit" else 36 if k == "raw" else 10 if k == "date" else int(k) for k, v in parts
     )
     out = np.empty((n, width), dtype=np.uint8)
-    day_text = np.datetime_as_string((ts // 86_400_000).astype("datetime64[D]"), unit="D").astype("S10")
+    # Dates formatted once per distinct day, not per event (datetime_as_string costs ~0.7 us a value).
+    days, day_of_event = np.unique(ts // 86_400_000, return_inverse=True)
+    day_bytes = np.frombuffer("".join(np.datetime_as_string(days.astype("datetime64[D]"), unit="D")).encode(), np.uint8)
     pos = 0
     for kind, value in parts:
         if kind == "lit":
@@ -337,7 +339,7 @@ def _fixed_prefix(events: dict[str, np.ndarray]) -> pa.Array:
             out[:, pos : pos + 36] = value
             pos += 36
         elif kind == "date":
-            out[:, pos : pos + 10] = day_text.view(np.uint8).reshape(n, 10)
+            out[:, pos : pos + 10] = day_bytes.reshape(len(days), 10)[day_of_event]
             pos += 10
         else:
             digits = int(kind)
