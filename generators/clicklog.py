@@ -119,7 +119,7 @@ def _build_part(
         if td == day:
             tails[h].append((line, d))
         else:
-            outgoing.append({"target_day": td, "hour": h, "line": line, "defect": json.dumps(d.to_json())})
+            outgoing.append({"target_day": td, "hour": h, "line": line, "defect": d.to_json_text()})
 
     # Each hour's own events are a contiguous run of the time-ordered lines: write that run straight from
     # the encoded buffer, skipping the late rows and swapping in the replaced ones (no copy of the day).
@@ -158,7 +158,7 @@ def _build_part(
         ]:
             d = defect_of[r]
             d.file, d.row = path, int(r - first - late_before[r - first]) + 1
-            main_defects.append(json.dumps(d.to_json()))
+            main_defects.append(d.to_json_text())
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
 
 

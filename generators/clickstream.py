@@ -329,7 +329,9 @@ def _fixed_prefix(events: dict[str, np.ndarray]) -> pa.Array:
     out = np.empty((n, width), dtype=np.uint8)
     # Dates formatted once per distinct day, not per event (datetime_as_string costs ~0.7 us a value).
     days, day_of_event = np.unique(ts // 86_400_000, return_inverse=True)
-    day_bytes = np.frombuffer("".join(np.datetime_as_string(days.astype("datetime64[D]"), unit="D")).encode(), np.uint8)
+    day_bytes = np.frombuffer(
+        "".join(np.datetime_as_string(days.astype("datetime64[D]"), unit="D")).encode(), np.uint8
+    )
     pos = 0
     for kind, value in parts:
         if kind == "lit":

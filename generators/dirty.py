@@ -10,6 +10,7 @@ nulled (an unusable value in an optional column: the row is kept with null there
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -73,6 +74,20 @@ class Defect:
     @property
     def expected(self) -> str:
         return expected_outcome(self.source, self.kind, self.column)
+
+    def to_json_text(self) -> str:
+        """`json.dumps(self.to_json())`, several times faster: the manifest holds thousands a day."""
+        row = "null" if self.row is None else str(int(self.row))
+        parts = [f'"source": "{self.source}"', f'"file": {json.dumps(self.file)}', f'"row": {row}',
+                 f'"key": {json.dumps(self.key)}', f'"kind": "{self.kind}"']  # fmt: skip
+        for name in _OPTIONAL:
+            v = getattr(self, name)
+            if v is not None:
+                parts.append(
+                    f'"{name}": {json.dumps(_plain(v) if isinstance(v, np.generic | dt.date) else v)}'
+                )
+        parts.append(f'"expected": "{self.expected}"')
+        return "{" + ", ".join(parts) + "}"
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -134,9 +134,9 @@ def generate(
         for kind in kinds:
             summary.defects[kind] = summary.defects.get(kind, 0) + 1
         entries = (
-            [json.dumps(d.to_json()) for d in p.defects]
+            [d.to_json_text() for d in p.defects]
             + click.main_defects
-            + [json.dumps(d.to_json()) for d in late_defects]
+            + [d.to_json_text() for d in late_defects]
         )
         label = to_date(p.day).isoformat()
         head = {"day": label, "seed": int(p.state.meta["seed"]), "dirty": bool(p.state.meta.get("dirty"))}
