@@ -172,7 +172,8 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = F
         return report
     # Write, audit, publish: build into staging, check the staged tables, and only then replace the
     # published ones (each an atomic Delta commit, dimensions before facts).
-    staging = storage.join(root, "_staging", run_id, "gold")
+    storage.delete_tree(storage.join(root, "_staging", "silver_to_gold"))  # left by killed runs
+    staging = storage.join(root, "_staging", "silver_to_gold", run_id)
     staged: dict[str, DataFrame] = {}
 
     def stage(tables: dict[str, DataFrame]) -> None:
@@ -201,6 +202,6 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = F
             spark.createDataFrame(built, schema), storage.join(root, "gold", BUILD_LOG), mode="append"
         )
     finally:
-        storage.delete_tree(storage.join(root, "_staging", run_id))
+        storage.delete_tree(staging)
     report.seconds = round(time.perf_counter() - started, 3)
     return report

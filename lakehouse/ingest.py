@@ -97,7 +97,9 @@ def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=Non
         report.nothing_new = True
         log.info("nothing new in %s/bronze: no table changed", root)
         return report
-    staging = storage.join(root, "_staging", run_id)
+    # Staging of earlier runs of this job that were killed before cleaning up is of no further use.
+    storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver"))
+    staging = storage.join(root, "_staging", "bronze_to_silver", run_id)
     ledger_rows: list[dict[str, object]] = []
     try:
         for source in SOURCES:

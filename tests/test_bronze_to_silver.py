@@ -415,3 +415,14 @@ def test_lost_rows_fail_the_run_loudly(
     ):
         bronze_to_silver(spark, cfg_for(tmp_path), "lossy")  # type: ignore[arg-type]
     assert not (tmp_path / "silver" / "_ingest_ledger").exists(), "nothing recorded as done"
+
+
+def test_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=1, clean=True)  # type: ignore[arg-type]
+    stale = tmp_path / "_staging" / "bronze_to_silver" / "20200101T000000Z-dead00" / "orders.raw.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left behind")
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    assert not (tmp_path / "_staging" / "bronze_to_silver").exists() or not any(
+        (tmp_path / "_staging" / "bronze_to_silver").iterdir()
+    )
