@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lakehouse.config import DEFECT_KINDS
 from lakehouse.sources import DATE_FORMATS, SOURCES, TIMESTAMP_FORMATS, Source
 
 EXPECTED = {
@@ -45,13 +46,10 @@ def expected_outcome(source: str, kind: str, column: str | None) -> str:
     return EXPECTED[kind]
 
 
-VALUE_KINDS = (
-    "null_required",
-    "type_mismatch",
-    "date_format",
-    "out_of_range",
-    "orphan_fk",
-    "whitespace_case",
+# The defects that change one value of a row (the others add, move or break whole rows).
+# The defects that change one value of a row (the others add, move or break whole rows).
+VALUE_KINDS = tuple(
+    k for k in DEFECT_KINDS if k not in ("duplicate_row", "key_update", "late_event", "malformed_json")
 )
 ORPHAN_ID_BASE = 900_000_000  # ids at or above this are never allocated, so they never resolve
 JUNK_NUMBERS = ("N/A", "abc", "12,5", "#VALUE!", "two", "?")

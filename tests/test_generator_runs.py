@@ -134,6 +134,7 @@ def test_busy_days_are_written_in_parts_with_an_exact_manifest(
     """Memory is bounded by a part, not a day: with small parts, every hour gets several files, and the
     ground truth still matches them row for row."""
     import generators.clicklog as clicklog
+    from generators.dirty import VALUE_KINDS
     from tests.bronze_audit import invalid_rows, load
 
     monkeypatch.setattr(clicklog, "ORDERS_PER_PART", 20)
@@ -142,15 +143,7 @@ def test_busy_days_are_written_in_parts_with_an_exact_manifest(
     parts = {f for f in bronze.events["_file"] if "_part" in f}
     assert len(parts) > 24, "several parts per hour"
     d = bronze.defects
-    row_level = {
-        "null_required",
-        "type_mismatch",
-        "date_format",
-        "out_of_range",
-        "orphan_fk",
-        "whitespace_case",
-        "malformed_json",
-    }
+    row_level = {*VALUE_KINDS, "malformed_json"}
     recorded = {
         (r.source, r.file if r.source != "inventory" else f"{r.file}#{r.sheet}", int(r.row))
         for r in d[d["kind"].isin(row_level)].itertuples()
