@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def _path(uri: str) -> str:
-    return uri[len("file://") :] if uri.startswith("file://") else uri
-
-
 def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
     """Create the `silver` and `gold` databases and a table for every Delta table present under `root`."""
     root = root.rstrip("/")
@@ -38,7 +34,9 @@ def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
         for name in names:
             uri = silver_uri(root, name) if layer == "silver" else storage.join(root, "gold", name)
             if table_exists(uri):
-                spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{name}` USING DELTA LOCATION '{_path(uri)}'")
+                spark.sql(
+                    f"CREATE TABLE IF NOT EXISTS {layer}.`{name}` USING DELTA LOCATION '{storage.spark_path(uri)}'"
+                )
                 found[layer].append(name)
     return found
 

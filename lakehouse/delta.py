@@ -1,5 +1,6 @@
 """All Delta Lake I/O in one place, using only what the embedded (Sail), remote and classic engines share:
-the DataFrame reader/writer with format("delta") and SQL MERGE INTO. No delta-spark Python API."""
+the DataFrame reader/writer with format("delta") and SQL MERGE INTO. No delta-spark Python API.
+Also the jobs' Parquet staging (`materialize`), the one other table I/O they do."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def _path(uri: str) -> str:
-    return uri[len("file://") :] if uri.startswith("file://") else uri
+def materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
+    """Write a DataFrame to Parquet at `uri` and read it back: the engines do not cache, so a result
+    used several times is computed once this way (the jobs' staging areas)."""
+    df.write.mode("overwrite").parquet(storage.spark_path(uri))
+    return spark.read.parquet(storage.spark_path(uri))
 
 
 def table_exists(uri: str) -> bool:
@@ -38,14 +42,14 @@ def write_table(df: DataFrame, uri: str, mode: str = "append", partition_by: Seq
         writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(_path(uri))
+    writer.save(storage.spark_path(uri))
 
 
 def read_table(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(_path(uri))
+    return reader.load(storage.spark_path(uri))
 
 
 def _is_empty(df: DataFrame) -> bool:
@@ -56,7 +60,7 @@ def _merge(spark: SparkSession, rows: DataFrame, uri: str, on: str, clauses: str
     view = f"_merge_src_{uuid.uuid4().hex[:12]}"
     rows.createOrReplaceTempView(view)
     try:
-        spark.sql(f"MERGE INTO delta.`{_path(uri)}` AS t USING {view} AS s ON {on} {clauses}")
+        spark.sql(f"MERGE INTO delta.`{storage.spark_path(uri)}` AS t USING {view} AS s ON {on} {clauses}")
     finally:
         spark.catalog.dropTempView(view)
 

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import gold, kpis, storage
 from lakehouse.config import Config
-from lakehouse.delta import read_table, table_exists, table_version, write_table
+from lakehouse.delta import materialize, read_table, table_exists, table_version, write_table
 from lakehouse.sources import CARRIERS, CHANNELS, PAYMENT_METHODS, TRAFFIC_SOURCES
 from lakehouse.tables import GOLD, SILVER
 
@@ -137,10 +137,6 @@ def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -
             )
 
 
-def _local(uri: str) -> str:
-    return uri[len("file://") :] if uri.startswith("file://") else uri
-
-
 def silver_versions(root: str) -> dict[str, int | None]:
     return {name: table_version(t.uri(root)) for name, t in SILVER.items()}
 
@@ -178,9 +174,7 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = F
 
     def stage(tables: dict[str, DataFrame]) -> None:
         for name, df in tables.items():
-            path = storage.join(staging, name)
-            df.write.mode("overwrite").parquet(_local(path))
-            staged[name] = spark.read.parquet(_local(path))
+            staged[name] = materialize(spark, df, storage.join(staging, name))
 
     stage(build_gold(spark, root))
     stage(build_kpis(dict(staged)))

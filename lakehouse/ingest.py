@@ -19,7 +19,15 @@ from pyspark.sql.window import Window
 
 from lakehouse import storage
 from lakehouse.config import Config
-from lakehouse.delta import append_rows, merge_insert_new, merge_latest, read_table, table_exists, write_table
+from lakehouse.delta import (
+    append_rows,
+    materialize,
+    merge_insert_new,
+    merge_latest,
+    read_table,
+    table_exists,
+    write_table,
+)
 from lakehouse.landing import BronzeFile, LandedFile, Seen, StagingWriter, discover, land
 from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
 from lakehouse.sources import SOURCES, warehouse_ids
@@ -167,7 +175,7 @@ def _ingest_source(
     if not writer.rows:
         return sr, landed
 
-    raw = spark.read.parquet(_spark_path(raw_uri))
+    raw = spark.read.parquet(storage.spark_path(raw_uri))
     if contract.format == "jsonl":
         typed = event_columns(
             event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json"))
@@ -184,13 +192,13 @@ def _ingest_source(
         }
     )
     # Materialized once: the engines do not cache, and classifying reads the typed rows several times.
-    typed = _materialize(
+    typed = materialize(
         spark,
         with_orphan_flags(spark, cfg.root, typed, contract),
         storage.join(staging, f"{source}.typed.parquet"),
     )
     log.info("%s: typed in %.1f s", source, time.perf_counter() - t_land)
-    batch = _materialize(
+    batch = materialize(
         spark,
         classify(spark, typed, _primary(source), cfg.root),
         storage.join(staging, f"{source}.classified.parquet"),
@@ -255,15 +263,6 @@ def _ingest_source(
             "was the table changed by another writer during this run?"
         )
     return sr, landed
-
-
-def _materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
-    df.write.mode("overwrite").parquet(_spark_path(uri))
-    return spark.read.parquet(_spark_path(uri))
-
-
-def _spark_path(uri: str) -> str:
-    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
@@ -364,7 +363,7 @@ def _ledger_rows(
     stage_uri = storage.join(staging, f"{source}.classified.parquet")
     if any(lf.rows for lf in landed) and storage.exists(stage_uri):
         counts = (
-            spark.read.parquet(_spark_path(stage_uri))
+            spark.read.parquet(storage.spark_path(stage_uri))
             .groupBy("_file", "_outcome")
             .agg(F.count(F.lit(1)).alias("n"))
             .collect()

@@ -69,11 +69,11 @@ def delta_maven_coordinates(delta_version: str | None = None) -> str:
 
 
 def _mentions_delta(existing: Mapping[str, str]) -> bool:
-    keys = ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath", "spark.sql.extensions")
+    keys = ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath")
     spark_home_jars = glob.glob(
         os.path.join(os.environ.get("SPARK_HOME", "/nonexistent"), "jars", "delta-spark*.jar")
     )
-    return bool(spark_home_jars) or any("delta" in existing.get(k, "").lower() for k in keys[:3])
+    return bool(spark_home_jars) or any("delta" in existing.get(k, "").lower() for k in keys)
 
 
 def classic_spark_conf(

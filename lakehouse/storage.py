@@ -26,8 +26,13 @@ def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
+def spark_path(uri: str) -> str:
+    """The location as the engines take it: file:// stripped, other schemes (s3://, ...) kept."""
+    return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
 def local_path(uri: str) -> Path:
-    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+    return Path(spark_path(uri))
 
 
 @lru_cache(maxsize=16)
