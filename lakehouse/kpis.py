@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from lakehouse.gold import UNKNOWN_SK, date_of_key, plain_strings
+from lakehouse.gold import FUNNEL, UNKNOWN_SK, date_of_key, plain_strings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -131,8 +131,8 @@ def kpi_retention_cohorts(fact_orders: DataFrame, customers: DataFrame) -> DataF
 def kpi_conversion_funnel(fact_sessions: DataFrame, sources: DataFrame) -> DataFrame:
     """Per day, traffic source and device: sessions reaching each funnel step, conversion and cart abandonment."""
     s = fact_sessions.join(sources, "traffic_source_sk", "left")
-    reached = {"product_view": 1, "add_to_cart": 2, "checkout_start": 3, "purchase": 4}
-    order = F.when(F.col("furthest_step") == "visit", 0)
+    reached = {step: n for n, step in enumerate(FUNNEL) if n}  # the steps after the first visit
+    order = F.when(F.col("furthest_step") == FUNNEL[0], 0)
     for step, n in reached.items():
         order = order.when(F.col("furthest_step") == step, n)
     s = s.withColumn("_n", order)
