@@ -36,11 +36,15 @@ EXPECTED = {
 
 
 def expected_outcome(source: str, kind: str, column: str | None) -> str:
-    """What silver should do: an unusable value in an optional column becomes null (the row is kept)."""
+    """What silver should do: an unusable value in an optional column becomes null (the row is kept).
+    A conditionally required column (ship_date) counts as required: defects only damage values that
+    are present, and those are exactly the rows whose condition (Shipped or Delivered) holds."""
+    spec = SOURCES[source].column(column) if column else None
     if (
         kind in ("null_required", "type_mismatch", "out_of_range")
-        and column
-        and not SOURCES[source].column(column).required
+        and spec is not None
+        and not spec.required
+        and spec.required_when is None
     ):
         return "nulled"
     return EXPECTED[kind]

@@ -125,17 +125,24 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
             out_of_range = value.isNotNull() & ((value < F.lit(lo)) | (value > F.lit(hi)))
         else:
             out_of_range = F.lit(False)
-        if c.required:
-            reasons += [
-                F.when(~present, F.lit(f"missing:{c.name}")),
-                F.when(bad, F.lit(f"invalid:{c.name}")),
-                F.when(out_of_range, F.lit(f"out_of_range:{c.name}")),
-            ]
-        else:
-            repairs.append(F.when(bad | out_of_range, F.lit(f"nulled:{c.name}")))
-        changed = value.isNotNull() & ~out_of_range & (original != _written_form(value, c.kind, original))
+        needed: Column = F.lit(c.required)
+        unwanted: Column = F.lit(False)
+        if c.required_when is not None:  # e.g. ship_date: needed exactly when Shipped or Delivered
+            other, values = c.required_when
+            needed = F.coalesce(F.col(f"_v_{other}").isin(*values), F.lit(False))
+            unwanted = present & ~needed
+        reasons += [
+            F.when(needed & ~present, F.lit(f"missing:{c.name}")),
+            F.when(needed & bad, F.lit(f"invalid:{c.name}")),
+            F.when(needed & out_of_range, F.lit(f"out_of_range:{c.name}")),
+        ]
+        repairs.append(F.when(~needed & (bad | out_of_range | unwanted), F.lit(f"nulled:{c.name}")))
+        changed = value.isNotNull() & ~out_of_range & ~unwanted
+        changed &= original != _written_form(value, c.kind, original)
         repairs.append(F.when(changed, F.lit(f"repaired:{c.name}")))
-        out.append(F.when(out_of_range, None).otherwise(value).cast(SPARK_TYPES[c.kind]).alias(c.name))
+        out.append(
+            F.when(out_of_range | unwanted, None).otherwise(value).cast(SPARK_TYPES[c.kind]).alias(c.name)
+        )
     value_reasons = F.array_compact(F.array(*reasons))
     return step.select(
         *[n for n in passthrough if n != "_shape_ok"],

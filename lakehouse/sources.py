@@ -70,6 +70,9 @@ class Column:
     references: str | None = None  # "source.column" this foreign key points to
     allowed: tuple[str, ...] | None = None
     range: tuple[float, float] | None = None
+    # (column, values): the value must be present exactly when that column holds one of the values
+    # (ship_date exactly when an order is Shipped or Delivered); `required` is then False.
+    required_when: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ ORDERS = Source(
         _c("order_id", "id"),
         _c("customer_id", "id", references="customers.customer_id"),
         _c("order_date", "date"),
-        _c("ship_date", "date", required=False),
+        _c("ship_date", "date", required=False, required_when=("status", SHIPPED_STATUSES)),
         _c("status", "enum", allowed=ORDER_STATUSES),
         _c("payment_method", "enum", allowed=PAYMENT_METHODS),
         _c("channel", "enum", allowed=CHANNELS),
@@ -185,7 +188,13 @@ CLICKSTREAM = Source(
         _c("customer_id", "id", required=False, references="customers.customer_id"),
         _c("event_type", "enum", allowed=EVENT_TYPES),
         _c("product_id", "id", required=False, references="products.product_id"),
-        _c("order_id", "id", required=False, references="orders.order_id"),
+        _c(
+            "order_id",
+            "id",
+            required=False,
+            references="orders.order_id",
+            required_when=("event_type", ("purchase",)),
+        ),
         _c("page", "string"),
         _c("referrer", "string", required=False),
         _c("traffic_source", "enum", allowed=TRAFFIC_SOURCES),

@@ -81,6 +81,21 @@ def test_unusable_required_values_are_reasons(spark, change, reason) -> None:  #
     assert r["_reasons"] == [reason]
 
 
+@pytest.mark.parametrize(
+    ("change", "reasons", "repairs", "ship_date"),
+    [
+        ({"status": "Shipped", "ship_date": "2026-01-03"}, [], [], dt.date(2026, 1, 3)),
+        ({"status": "Delivered", "ship_date": ""}, ["missing:ship_date"], [], None),
+        ({"status": "Shipped", "ship_date": "00/00/0000"}, ["invalid:ship_date"], [], None),
+        ({"status": "Processing", "ship_date": "2026-01-03"}, [], ["nulled:ship_date"], None),
+        ({"status": "Cancelled", "ship_date": "TBD"}, [], ["nulled:ship_date"], None),
+    ],
+)
+def test_ship_date_present_exactly_when_shipped(spark, change, reasons, repairs, ship_date) -> None:  # type: ignore[no-untyped-def]
+    r = typed_records(raw_frame(spark, ORDERS, [order(**change)]), ORDERS).first()
+    assert (r["_reasons"], r["_repairs"], r["ship_date"]) == (reasons, repairs, ship_date)
+
+
 def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-def]
     rows = [
         ("1", "100001", "3", "0", "12.50"),
