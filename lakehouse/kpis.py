@@ -221,10 +221,11 @@ def kpi_inventory_health(fact_inventory: DataFrame) -> DataFrame:
 def kpi_shipping_performance(
     fact_shipments: DataFrame, fact_orders: DataFrame, carriers: DataFrame
 ) -> DataFrame:
-    """Per carrier and month: shipments, orders, average days from order to shipment (per shipment) and
-    to delivery (per order), cost and cost per order."""
+    """Per carrier and month shipped: shipments, orders, average days from order to shipment (per
+    shipment) and to delivery (per order), cost and cost per order. The month is the shipment's, which
+    every shipment has (its order may not have reached silver)."""
     s = fact_shipments.join(carriers, "carrier_sk", "left").withColumn(
-        "month", F.date_format(_date("order_date_key"), "yyyy-MM")
+        "month", F.date_format(_date("shipment_date_key"), "yyyy-MM")
     )
     per_shipment = s.groupBy("carrier", "month").agg(
         F.count(F.lit(1)).alias("shipments"),

@@ -220,16 +220,18 @@ def test_shipping_performance(spark) -> None:  # type: ignore[no-untyped-def]
     ups = CARRIERS.index("UPS") + 1
     shipments = spark.createDataFrame(
         [
-            (1, 10, ups, 20260105, 2, D("10.00")),
-            (2, 10, ups, 20260105, 3, D("6.00")),
-            (3, 11, ups, 20260106, 1, D("8.00")),
+            (1, 10, ups, 20260105, 20260107, 2, D("10.00")),
+            (2, 10, ups, 20260105, 20260108, 3, D("6.00")),
+            (3, 11, ups, 20260106, 20260107, 1, D("8.00")),
+            (4, 99, ups, -1, 20260201, None, D("9.00")),  # its order never reached silver
         ],
-        "shipment_id bigint, order_id bigint, carrier_sk bigint, order_date_key int, days_order_to_shipment int, shipment_cost decimal(12,2)",
+        "shipment_id bigint, order_id bigint, carrier_sk bigint, order_date_key int, shipment_date_key int, "
+        "days_order_to_shipment int, shipment_cost decimal(12,2)",
     )
     orders = spark.createDataFrame([(10, 5), (11, 3)], "order_id bigint, days_to_deliver int")
-    got = kpis.kpi_shipping_performance(shipments, orders, carriers).collect()
-    assert len(got) == 1
-    r = got[0]
+    got = {r["month"]: r for r in kpis.kpi_shipping_performance(shipments, orders, carriers).collect()}
+    assert set(got) == {"2026-01", "2026-02"}  # by the month shipped, which every shipment has
+    r = got["2026-01"]
     assert (r["carrier"], r["month"], r["shipments"], r["orders"]) == ("UPS", "2026-01", 3, 2)
     assert (r["avg_days_to_ship"], r["avg_days_to_deliver"], r["shipping_cost"], r["cost_per_order"]) == (
         2.0,
