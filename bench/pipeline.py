@@ -1,7 +1,7 @@
 """Benchmark: the whole pipeline (bronze_to_silver, then silver_to_gold) over a full history, then one
 incremental day after it.
 
-    .venv/bin/python bench/pipeline.py [--runs 3] [--scale 1] [--days 30]
+    .venv/bin/python bench/pipeline.py [--runs 3] [--scale 1] [--days 30] [--compare-validation]
 
 The bronze is generated once (cached under the system temp directory); every run copies it into a
 fresh root and runs the job as a user would, in its own process, so memory figures are that run's.
@@ -50,6 +50,11 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--days", type=int, default=30)
+    p.add_argument(
+        "--compare-validation",
+        action="store_true",
+        help="also run every job with --skip-validation and report what validation adds",
+    )
     args = p.parse_args()
     lakehouse = str(Path(sys.executable).parent / "lakehouse")
     cache = Path(tempfile.gettempdir()) / f"lakehouse-bench-bronze-s{args.scale}-d{args.days}"
@@ -58,8 +63,22 @@ def main() -> int:
         print(f"generating {args.days} days at scale {args.scale} into {cache} (once)")
         subprocess.run([lakehouse, "generate", "--root", str(cache), "--days", str(args.days), "--scale", str(args.scale), "--quiet"],
                        check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-    b2s = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING"]
-    s2g = [sys.executable, "jobs/silver_to_gold.py", "--log-level", "WARNING"]
+    variants = {"validated": []}
+    if args.compare_validation:
+        variants["unvalidated"] = ["--skip-validation"]
+    results = {}
+    for name, extra in variants.items():
+        print(f"-- {name}")
+        results[name] = _measure(args, cache, lakehouse, extra)
+    if args.compare_validation:
+        v, u = results["validated"]["full_seconds"], results["unvalidated"]["full_seconds"]
+        print(f"validation adds {100 * (v - u) / u:.1f}% to the full pipeline ({v:.1f} s against {u:.1f} s)")
+    return 0
+
+
+def _measure(args: argparse.Namespace, cache: Path, lakehouse: str, extra: list[str]) -> dict[str, float]:
+    b2s = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING", *extra]
+    s2g = [sys.executable, "jobs/silver_to_gold.py", "--log-level", "WARNING", *extra]
     full, incr, peaks, rows = [], [], [], 0
     steps: dict[str, list[float]] = {"b2s_full": [], "s2g_full": [], "b2s_day": [], "s2g_day": []}
     for i in range(args.runs):
@@ -86,11 +105,12 @@ def main() -> int:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     f, n = statistics.median(full), statistics.median(incr)
-    print(json.dumps({"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
-                      "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
-                      "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks)),
-                      **{k: round(statistics.median(v), 1) for k, v in steps.items()}}))  # fmt: skip
-    return 0
+    summary = {"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
+               "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
+               "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks)),
+               **{k: round(statistics.median(v), 1) for k, v in steps.items()}}  # fmt: skip
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

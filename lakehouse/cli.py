@@ -16,6 +16,7 @@ from rich.table import Table
 from lakehouse import storage
 from lakehouse.config import Config, ConfigError, describe, load_config
 from lakehouse.log import new_run_id, setup_logging
+from lakehouse.quality import SuiteError
 from lakehouse.session import EngineError, get_spark, resolve_engine
 
 console = Console(stderr=False)
@@ -64,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--full", action="store_true", help="silver-to-gold: rebuild even if silver has not changed"
     )
+    r.add_argument(
+        "--skip-validation",
+        action="store_true",
+        help="emergencies only: publish without running the expectation suites (recorded in the run log)",
+    )
+
+    v = sub.add_parser(
+        "validate", help="run the expectation suites on the published silver and gold tables and summarise"
+    )
+    v.add_argument(
+        "target",
+        nargs="?",
+        default="all",
+        help="all (default), silver, gold, or a table (orders, gold.fact_orders)",
+    )
+    _common(v, engine=True)
 
     sh = sub.add_parser(
         "shell", help="an interactive Python shell with spark and silver.* / gold.* tables registered"
@@ -186,6 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for a in (f"--{flag}", getattr(args, flag))
     ]
     passed += ["--log-level", args.log_level]
+    if args.skip_validation:
+        passed.append("--skip-validation")
     gold_args = [*passed, "--full"] if args.full else passed
     steps = {
         "bronze-to-silver": [(bronze_to_silver_main, passed)],
@@ -197,6 +216,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         code = step(step_args)
         if code:
             return code
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lakehouse.pipeline import print_verdicts
+    from lakehouse.quality import validate_published
+
+    cfg = _load(args)
+    run_id = args.run_id
+    gate = validate_published(get_spark(cfg, "lakehouse-validate"), cfg, run_id, args.target)
+    if not gate.verdicts:
+        console.print(f"No published {args.target} tables under {cfg.root}: run the pipeline first.")
+        return 1
+    docs = gate.record()
+    print_verdicts(gate.verdicts, f"validate {args.target} {run_id} ({gate.seconds:.1f} s)")
+    console.print(f"Results: {storage.join(cfg.root, 'gold', 'dq_results')} (run_id {run_id})")
+    if docs:
+        console.print(f"Data Docs: {docs}")
+    failed = [v.suite for v in gate.verdicts if not v.passed]
+    if failed:
+        print(f"lakehouse validate: critical expectations failed in {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -218,19 +259,20 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    run_id = new_run_id()
+    run_id = args.run_id = new_run_id()
     setup_logging(run_id, "WARNING")
     commands = {
         "generate": cmd_generate,
         "inspect": cmd_inspect,
         "run": cmd_run,
         "shell": cmd_shell,
+        "validate": cmd_validate,
         "engine-check": cmd_engine_check,
         "config": cmd_config,
     }
     try:
         return commands[args.command](args)
-    except (ConfigError, EngineError) as exc:
+    except (ConfigError, EngineError, SuiteError) as exc:
         print(f"lakehouse {args.command}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

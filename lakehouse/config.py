@@ -95,10 +95,18 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    expectations: str = "expectations"  # the suites' directory; relative to the project directory
+    freshness_days: int = 3  # how far behind the run's data the newest date of a table may be
+    data_docs: bool = True  # build the Great Expectations Data Docs site under <root>/dq/data_docs
+
+
+@dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     source: str = "<defaults>"
 
     @property
@@ -208,6 +216,8 @@ def _validate(cfg: Config) -> None:
             fail(f"generator.dirty.rates.{kind}", f"is not a defect kind (known: {', '.join(DEFECT_KINDS)})")
         if not 0.0 <= rate <= 0.2:
             fail(f"generator.dirty.rates.{kind}", f"must be between 0 and 0.2, got {rate}")
+    if not 0 <= cfg.quality.freshness_days <= 366:
+        fail("quality.freshness_days", f"must be between 0 and 366, got {cfg.quality.freshness_days}")
 
 
 def _resolve_root(root: str, base: Path) -> str:
@@ -249,6 +259,12 @@ def load_config(
     cfg = _build(Config, data, "", source)
     cfg = dataclasses.replace(cfg, source=source)
     cfg = _with(cfg, "storage.root", _resolve_root(cfg.storage.root, base))
+    # The suites: the project's own unless the file names a directory (relative to it like the root).
+    named = isinstance(data.get("quality"), Mapping) and data["quality"].get("expectations")
+    expectations = Path(cfg.quality.expectations).expanduser()
+    if not expectations.is_absolute():
+        expectations = (base if named else PROJECT_DIR) / expectations
+    cfg = _with(cfg, "quality.expectations", str(expectations))
     _validate(cfg)
 
     layered: list[tuple[str, Any, str]] = []

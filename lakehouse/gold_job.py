@@ -1,8 +1,9 @@
-"""silver_to_gold: build the gold dimensions and facts from silver, check that totals reconcile, publish.
+"""silver_to_gold: build the gold dimensions, facts and KPIs from silver; write, audit, publish.
 
-This first version rebuilds every gold table from silver on each run (overwrite, one Delta commit per
-table, after the staged tables passed the reconciliation checks); incremental refresh of only the
-affected dates and keys is still to come.
+Every gold table is built into a staging area, the staged tables must reconcile with silver and pass
+their critical expectations (lakehouse.quality), and only then replace the published ones (one Delta
+commit per table). A table that fails, and every table built from it, is not published: readers keep
+the previous version and the rejected data stays under _rejected/<run_id>/gold/ for inspection.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse import gold, kpis, storage
+from lakehouse import gold, kpis, quality, storage
 from lakehouse.config import Config
 from lakehouse.delta import materialize, read_table, table_exists, table_version, write_table
 from lakehouse.sources import CARRIERS, CHANNELS, PAYMENT_METHODS, TRAFFIC_SOURCES
@@ -41,6 +42,13 @@ class GoldReport:
     seconds: float = 0.0
     nothing_to_do: bool = False  # silver is empty
     nothing_new: bool = False  # silver unchanged since the last build
+    validation: str = "passed"  # passed | warnings | blocked | skipped
+    verdicts: list[quality.Verdict] = field(default_factory=list)
+    blocked: list[str] = field(
+        default_factory=list
+    )  # tables not published (failed, or built from one that did)
+    failure: quality.ValidationFailed | None = None
+    data_docs: str | None = None
 
 
 def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
@@ -90,26 +98,13 @@ def build_gold(spark: SparkSession, root: str) -> dict[str, DataFrame]:
 
 
 def build_kpis(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
-    """The KPI tables, from the (staged) gold facts and dimensions."""
-    t = tables
-    out = {
-        "kpi_daily_sales": kpis.kpi_daily_sales(t["fact_orders"], t["dim_customer"]),
-        "kpi_revenue_by_category_country_month": kpis.kpi_revenue_by_category_country_month(
-            t["fact_order_items"], t["dim_product"], t["dim_customer"]
-        ),
-        "kpi_top_products_monthly": kpis.kpi_top_products_monthly(t["fact_order_items"], t["dim_product"]),
-        "kpi_retention_cohorts": kpis.kpi_retention_cohorts(t["fact_orders"], t["dim_customer"]),
-        "kpi_customer_value": kpis.kpi_customer_value(t["fact_orders"], t["dim_customer"]),
+    """The KPI tables, from the (staged) gold facts and dimensions: each KPI function takes the gold
+    tables its registry entry lists as inputs, in that order; a KPI whose inputs are absent is skipped."""
+    return {
+        name: getattr(kpis, name)(*[tables[i] for i in t.inputs])
+        for name, t in GOLD.items()
+        if name.startswith("kpi_") and all(i in tables for i in t.inputs)
     }
-    if "fact_sessions" in t:
-        out["kpi_conversion_funnel"] = kpis.kpi_conversion_funnel(t["fact_sessions"], t["dim_traffic_source"])
-    if "fact_inventory_snapshot" in t:
-        out["kpi_inventory_health"] = kpis.kpi_inventory_health(t["fact_inventory_snapshot"])
-    if "fact_shipments" in t:
-        out["kpi_shipping_performance"] = kpis.kpi_shipping_performance(
-            t["fact_shipments"], t["fact_orders"], t["dim_carrier"]
-        )
-    return out
 
 
 def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -> None:
@@ -150,7 +145,48 @@ def last_build(spark: SparkSession, root: str) -> dict[str, int | None] | None:
     return json.loads(row["silver_versions"]) if row else None
 
 
-def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = False) -> GoldReport:
+def downstream(tables: set[str]) -> set[str]:
+    """The tables and every gold table built from them, directly or not (GOLD[...].inputs)."""
+    out = set(tables)
+    while True:
+        more = {n for n, t in GOLD.items() if n not in out and any(i in out for i in t.inputs)}
+        if not more:
+            return out
+        out |= more
+
+
+def _validate_staged(
+    spark: SparkSession, cfg: Config, run_id: str, staged: dict[str, DataFrame]
+) -> quality.Gate:
+    """The gold suites on the staged tables; `previous_rows` is each published table's row count."""
+    root = cfg.root
+    gate = quality.Gate(
+        spark,
+        root,
+        run_id,
+        "silver_to_gold",
+        quality.load_suites(cfg.quality.expectations),
+        cfg.quality.data_docs,
+    )
+    params = {
+        **quality.contract_parameters(),
+        **quality.freshness(quality.data_date(spark, root), cfg.quality.freshness_days),
+    }
+    for name, df in staged.items():
+        if not gate.has_suite("gold", name):
+            log.warning(
+                "gold.%s has no suite under %s: published unvalidated", name, cfg.quality.expectations
+            )
+            continue
+        uri = GOLD[name].uri(root)
+        previous = read_table(spark, uri).count() if table_exists(uri) else 0
+        gate.validate("gold", name, df, {**params, "previous_rows": previous})
+    return gate
+
+
+def silver_to_gold(
+    spark: SparkSession, cfg: Config, run_id: str, full: bool = False, validate: bool = True
+) -> GoldReport:
     """Rebuild gold from silver, unless silver has not changed since the last build (or `full`)."""
     started = time.perf_counter()
     report = GoldReport(run_id)
@@ -180,21 +216,55 @@ def silver_to_gold(spark: SparkSession, cfg: Config, run_id: str, full: bool = F
     stage(build_kpis(dict(staged)))
     try:
         reconcile(spark, root, staged)
-        for name, df in staged.items():
-            write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
-        report.rows = {name: read_table(spark, GOLD[name].uri(root)).count() for name in staged}
-        built = [
-            (
-                run_id,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                json.dumps(versions, sort_keys=True),
-                "full",
+        gate = None
+        if validate:
+            gate = _validate_staged(spark, cfg, run_id, staged)
+            failed = {v.table for v in gate.verdicts if not v.passed}
+            report.blocked = sorted(downstream(failed) & set(staged), key=list(staged).index)
+            report.validation = (
+                "blocked" if failed else "warnings" if any(v.warnings for v in gate.verdicts) else "passed"
             )
-        ]
-        schema = "run_id STRING, built_at TIMESTAMP, silver_versions STRING, mode STRING"
-        write_table(
-            spark.createDataFrame(built, schema), storage.join(root, "gold", BUILD_LOG), mode="append"
-        )
+        else:
+            report.validation = "skipped"
+            log.warning("validation skipped (--skip-validation): gold published without its expectations")
+        for name, df in staged.items():
+            if name in report.blocked:  # kept for inspection; readers keep the published version
+                df.write.mode("overwrite").parquet(
+                    storage.spark_path(quality.rejected_uri(root, run_id, "gold", name))
+                )
+                continue
+            write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
+        report.rows = {
+            name: read_table(spark, GOLD[name].uri(root)).count()
+            for name in staged
+            if name not in report.blocked
+        }
+        if gate is not None:
+            for v in gate.verdicts:
+                v.published = v.table not in report.blocked
+            report.verdicts = gate.verdicts
+            report.data_docs = gate.record()
+        if report.blocked:
+            failed_verdicts = [v for v in report.verdicts if not v.passed]
+            report.failure = quality.ValidationFailed(
+                failed_verdicts, storage.join(root, "_rejected", run_id, "gold"), held=report.blocked
+            )
+        else:  # a build with tables held back is not recorded: the next run rebuilds them
+            built = [
+                (
+                    run_id,
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    json.dumps(versions, sort_keys=True),
+                    "full",
+                    report.validation,
+                )
+            ]
+            schema = (
+                "run_id STRING, built_at TIMESTAMP, silver_versions STRING, mode STRING, validation STRING"
+            )
+            write_table(
+                spark.createDataFrame(built, schema), storage.join(root, "gold", BUILD_LOG), mode="append"
+            )
     finally:
         storage.delete_tree(staging)
     report.seconds = round(time.perf_counter() - started, 3)

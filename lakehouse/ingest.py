@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from lakehouse import storage
+from lakehouse import quality, storage
 from lakehouse.config import Config
 from lakehouse.delta import (
     append_rows,
@@ -30,7 +30,7 @@ from lakehouse.delta import (
 )
 from lakehouse.landing import BronzeFile, LandedFile, Seen, StagingWriter, discover, land
 from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
-from lakehouse.sources import SOURCES, warehouse_ids
+from lakehouse.sources import SOURCES, file_date, warehouse_ids
 from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 RUNS_SCHEMA = (
     "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
-    "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE"
+    "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE, "
+    "rows_held BIGINT, validation STRING"
 )
 LEDGER_SCHEMA = (
     "path STRING, source STRING, size BIGINT, modified DOUBLE, sha256 STRING, run_id STRING, status STRING, reason STRING, rows_read BIGINT, "
@@ -65,6 +66,8 @@ class SourceReport:
     values_nulled: int = 0
     orphans: int = 0
     seconds: float = 0.0
+    rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
+    validation: str = "passed"  # passed | warnings | blocked | skipped
 
 
 @dataclass
@@ -74,6 +77,9 @@ class RunReport:
     rejected: list[LandedFile] = field(default_factory=list)
     nothing_new: bool = False
     seconds: float = 0.0
+    verdicts: list[quality.Verdict] = field(default_factory=list)
+    failure: quality.ValidationFailed | None = None
+    data_docs: str | None = None
 
 
 def _primary(source: str) -> SilverTable:
@@ -94,7 +100,9 @@ def read_ledger(spark: SparkSession, root: str) -> dict[str, Seen]:
     return {r["path"]: Seen(r["size"], r["modified"] or 0.0, r["sha256"]) for r in rows}
 
 
-def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=None) -> RunReport:  # type: ignore[no-untyped-def]
+def bronze_to_silver(
+    spark: SparkSession, cfg: Config, run_id: str, progress=None, validate: bool = True
+) -> RunReport:  # type: ignore[no-untyped-def]
     root = cfg.root
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -109,6 +117,27 @@ def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=Non
     storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver"))
     staging = storage.join(root, "_staging", "bronze_to_silver", run_id)
     ledger_rows: list[dict[str, object]] = []
+    gate: quality.Gate | None = None
+    params: dict[str, object] = {}
+    if validate:
+        gate = quality.Gate(
+            spark,
+            root,
+            run_id,
+            "bronze_to_silver",
+            quality.load_suites(cfg.quality.expectations),
+            cfg.quality.data_docs,
+        )
+        dates = [d for d in (file_date(f.path) for f in todo) if d]
+        params = {
+            **quality.contract_parameters(),
+            **quality.freshness(max(dates) if dates else dt.date.today(), cfg.quality.freshness_days),
+        }
+    else:
+        log.warning(
+            "validation skipped (--skip-validation): silver batches merged without their expectations"
+        )
+    previous = _previous_rows_per_file(spark, root)
     try:
         for source in SOURCES:
             files = [f for f in todo if f.source == source]
@@ -117,24 +146,45 @@ def bronze_to_silver(spark: SparkSession, cfg: Config, run_id: str, progress=Non
             if progress:
                 progress(source, len(files))
             t0 = time.perf_counter()
-            sr, landed = _ingest_source(spark, cfg, run_id, started_at, source, files, staging)
+            checks = (
+                (gate, {**params, **quality.batch_band(previous.get(source), len(files))}) if gate else None
+            )
+            sr, landed = _ingest_source(spark, cfg, run_id, started_at, source, files, staging, checks)
             sr.seconds = round(time.perf_counter() - t0, 3)
             report.sources.append(sr)
             for lf in landed:
                 if lf.status == "rejected":
                     report.rejected.append(lf)
-            ledger_rows += _ledger_rows(spark, landed, run_id, started_at, staging, source)
+            if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
+                log.error("%s: batch held back by failed critical expectations", source)
+            else:
+                ledger_rows += _ledger_rows(spark, landed, run_id, started_at, staging, source)
             log.info("%s: %s", source, asdict(sr))
         runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
         write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+        if gate is not None:
+            report.verdicts = gate.verdicts
+            report.data_docs = gate.record()
+            failed = [v for v in gate.verdicts if not v.passed]
+            if failed:
+                held = [
+                    t.name
+                    for sr in report.sources
+                    if sr.validation == "blocked"
+                    for t in targets_of(sr.source)
+                ]
+                report.failure = quality.ValidationFailed(
+                    failed, storage.join(root, "_rejected", run_id, "silver"), held=held
+                )
         # The ledger last: a run killed before this point takes the same files in again next time.
-        merge_latest(
-            spark,
-            spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
-            silver_uri(root, LEDGER),
-            ("path",),
-            "ingested_at",
-        )
+        if ledger_rows:
+            merge_latest(
+                spark,
+                spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
+                silver_uri(root, LEDGER),
+                ("path",),
+                "ingested_at",
+            )
     finally:
         storage.delete_tree(staging)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -149,9 +199,10 @@ def _ingest_source(
     source: str,
     files: list[BronzeFile],
     staging: str,
+    checks: tuple[quality.Gate, dict[str, object]] | None = None,
 ) -> tuple[SourceReport, list[LandedFile]]:
     contract = SOURCES[source]
-    sr = SourceReport(source, files=len(files))
+    sr = SourceReport(source, files=len(files), validation="passed" if checks else "skipped")
     raw_uri = storage.join(staging, f"{source}.raw.parquet")
     writer = StagingWriter(raw_uri, contract)
     landed = []
@@ -227,18 +278,16 @@ def _ingest_source(
     )
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
+    batches = {t.name: (t, table_batch(written, t)) for t in targets_of(source)}
+    if checks is not None and not _passes(spark, cfg.root, run_id, sr, batches, *checks):
+        # Held back: no silver table of this source changes, and the batches stay for inspection.
+        sr.rows_held, sr.rows_written = sr.rows_written, 0
+        _check_counts(sr, batch.count())
+        return sr, landed
     before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
-    for table in targets_of(source):
-        rows = written.select(*[F.col(n).cast(t).alias(n) for n, t in table.columns()])
+    for table, rows in batches.values():
         if table.mode == "current":
-            merge_latest(
-                spark,
-                latest_per_key(rows, table),
-                table.uri(cfg.root),
-                table.key,
-                table.version or "",
-                table.partition_by,
-            )
+            merge_latest(spark, rows, table.uri(cfg.root), table.key, table.version or "", table.partition_by)
         else:
             # Insert-only: classification already left out every key the table holds, so appending is
             # the same as MERGE ... WHEN NOT MATCHED INSERT, without scanning the whole table.
@@ -250,19 +299,73 @@ def _ingest_source(
         [t.name for t in targets_of(source)],
         time.perf_counter() - t_land,
     )
+    if checks is not None:
+        for v in checks[0].verdicts:
+            if v.table in batches and v.layer == "silver" and not v.published and v.passed:
+                v.published = True
 
     # Nothing lost: every landed row is accounted for, and the rows called written are really there.
-    if sr.rows_written + sr.rows_quarantined + sr.duplicates != sr.rows_read or batch.count() != sr.rows_read:
-        raise ReconciliationError(
-            f"{source}: read {sr.rows_read} rows but written {sr.rows_written} + quarantined {sr.rows_quarantined} "
-            f"+ duplicates {sr.duplicates} (Spark saw {batch.count()}); the silver tables were not reconciled"
-        )
+    _check_counts(sr, batch.count())
     if after - before != sr.rows_written:
         raise ReconciliationError(
             f"{source}: {sr.rows_written} rows classified as new, but {primary.name} grew by {after - before}; "
             "was the table changed by another writer during this run?"
         )
     return sr, landed
+
+
+def _check_counts(sr: SourceReport, seen: int) -> None:
+    total = sr.rows_written + sr.rows_held + sr.rows_quarantined + sr.duplicates
+    if total != sr.rows_read or seen != sr.rows_read:
+        raise ReconciliationError(
+            f"{sr.source}: read {sr.rows_read} rows but written {sr.rows_written} + held {sr.rows_held} + quarantined "
+            f"{sr.rows_quarantined} + duplicates {sr.duplicates} (Spark saw {seen}); the silver tables were not reconciled"
+        )
+
+
+def table_batch(written: DataFrame, table: SilverTable) -> DataFrame:
+    """The rows a batch adds to one silver table: its columns, and for a current table the newest
+    version of each key."""
+    rows = written.select(*[F.col(n).cast(t).alias(n) for n, t in table.columns()])
+    return latest_per_key(rows, table) if table.mode == "current" else rows
+
+
+def _passes(
+    spark: SparkSession,
+    root: str,
+    run_id: str,
+    sr: SourceReport,
+    batches: dict[str, tuple[SilverTable, DataFrame]],
+    gate: quality.Gate,
+    params: dict[str, object],
+) -> bool:
+    """Validate each table's batch; on a critical failure keep every batch of the source for inspection."""
+    quality.register_views(spark, root, "silver")
+    verdicts = [
+        gate.validate("silver", name, rows, params, skip_empty=True)
+        for name, (_, rows) in batches.items()
+        if gate.has_suite("silver", name)
+    ]
+    if all(v.passed for v in verdicts):
+        sr.validation = "warnings" if any(v.warnings for v in verdicts) else "passed"
+        return True
+    sr.validation = "blocked"
+    for name, (_, rows) in batches.items():
+        rows.write.mode("overwrite").parquet(
+            storage.spark_path(quality.rejected_uri(root, run_id, "silver", name))
+        )
+    return False
+
+
+def _previous_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
+    """Rows written per file by the last run that took in files of each source (for batch-size bands)."""
+    uri = silver_uri(root, INGEST_RUNS)
+    if not table_exists(uri):
+        return {}
+    runs = read_table(spark, uri).where((F.col("files") > 0) & (F.col("rows_written") > 0))
+    latest = Window.partitionBy("source").orderBy(F.col("started_at").desc())
+    rows = runs.withColumn("_n", F.row_number().over(latest)).where("_n = 1").collect()
+    return {r["source"]: r["rows_written"] / r["files"] for r in rows}
 
 
 def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]

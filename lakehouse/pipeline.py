@@ -25,6 +25,11 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--skip-validation",
+        action="store_true",
+        help="emergencies only: publish without running the expectation suites (recorded in the run log)",
+    )
     return p
 
 
@@ -32,6 +37,7 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
     """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
     from lakehouse.gold_job import GoldReconciliationError
     from lakehouse.ingest import ReconciliationError
+    from lakehouse.quality import SuiteError
 
     parser = job_arguments(name, description)
     if full_flag:
@@ -43,7 +49,7 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
         log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
         return step(get_spark(cfg, name), cfg, run_id, log, args)
-    except (ConfigError, EngineError) as exc:
+    except (ConfigError, EngineError, SuiteError) as exc:
         print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
         return 2
     except (ReconciliationError, GoldReconciliationError) as exc:
@@ -62,7 +68,13 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
 def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.ingest import bronze_to_silver
 
-    report = bronze_to_silver(spark, cfg, run_id, progress=lambda s, n: log.info("%s: %d new file(s)", s, n))
+    report = bronze_to_silver(
+        spark,
+        cfg,
+        run_id,
+        progress=lambda s, n: log.info("%s: %d new file(s)", s, n),
+        validate=not args.skip_validation,
+    )
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
@@ -78,25 +90,31 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignor
         "repaired",
         "nulled",
         "orphans",
+        "held",
+        "validation",
         "seconds",
     ):
         table.add_column(col, justify="left" if col == "source" else "right")
     for s in report.sources:
         table.add_row(
             s.source, f"{s.files:,}", f"{s.files_rejected:,}", f"{s.rows_read:,}", f"{s.rows_written:,}", f"{s.rows_quarantined:,}",
-            f"{s.duplicates:,}", f"{s.values_repaired:,}", f"{s.values_nulled:,}", f"{s.orphans:,}", f"{s.seconds:.1f}",
+            f"{s.duplicates:,}", f"{s.values_repaired:,}", f"{s.values_nulled:,}", f"{s.orphans:,}", f"{s.rows_held:,}",
+            s.validation, f"{s.seconds:.1f}",
         )  # fmt: skip
     console.print(table)
     for lf in report.rejected:
         console.print(f"rejected {lf.file.path}: {lf.reason}")
-    console.print("Every row read is written, quarantined (silver/quarantine) or counted as a duplicate.")
-    return 0
+    console.print(
+        "Every row read is written, quarantined (silver/quarantine), counted as a duplicate, or held back "
+        "with its batch for the next run."
+    )
+    return _validation_outcome(name="bronze_to_silver", run_id=run_id, report=report)
 
 
 def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.gold_job import silver_to_gold
 
-    report = silver_to_gold(spark, cfg, run_id, full=args.full)
+    report = silver_to_gold(spark, cfg, run_id, full=args.full, validate=not args.skip_validation)
     if report.nothing_new:
         console.print(
             f"[{run_id}] Silver has not changed since the last gold build: no gold table changed (--full rebuilds)."
@@ -114,6 +132,38 @@ def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[
     console.print(
         "Totals reconcile with silver: one fact_orders row per order, revenue equal to the counted order lines."
     )
+    return _validation_outcome(name="silver_to_gold", run_id=run_id, report=report)
+
+
+def print_verdicts(verdicts, title: str) -> None:  # type: ignore[no-untyped-def]
+    """One line per validated table: expectations, failures by severity, score, published or not."""
+    table = Table(title=title)
+    for col in ("table", "rows", "expectations", "failed critical", "failed warning", "score %", "published"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for v in verdicts:
+        score = v.scores()["overall"]
+        table.add_row(
+            v.suite, f"{v.rows:,}", str(len(v.outcomes)),
+            f"[red]{len(v.critical_failures)}" if v.critical_failures else "0",
+            f"[yellow]{len(v.warnings)}" if v.warnings else "0",
+            "" if score is None else f"{score:.2f}", "yes" if v.published else "[red]no",
+        )  # fmt: skip
+    console.print(table)
+    for v in verdicts:
+        for o in v.critical_failures + v.warnings:
+            console.print(
+                f"  {v.suite}: {o.check.severity} {o.label}: observed {o.observed}, {o.unexpected_count} unexpected"
+            )
+
+
+def _validation_outcome(name: str, run_id: str, report) -> int:  # type: ignore[no-untyped-def]
+    if report.verdicts:
+        print_verdicts(report.verdicts, f"{name} {run_id}: expectations")
+    if report.data_docs:
+        console.print(f"Data Docs: {report.data_docs}")
+    if report.failure is not None:
+        print(f"{name} [{run_id}]: {report.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

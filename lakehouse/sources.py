@@ -6,6 +6,8 @@ check generated files against it.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 
 CATEGORIES = (
@@ -238,6 +240,18 @@ def clickstream_file(day: str, hour: int, part: int = 0) -> str:
 
 def inventory_file(iso_year: int, iso_week: int) -> str:
     return f"inventory/inventory_{iso_year}-W{iso_week:02d}.xlsx"
+
+
+def file_date(path: str) -> dt.date | None:
+    """The business date a bronze file is for: its day, or the Monday of an inventory file's ISO week."""
+    if m := re.search(r"(\d{4})-W(\d{2})", path):
+        return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+    if m := re.search(r"(\d{4}-\d{2}-\d{2})", path):
+        try:
+            return dt.date.fromisoformat(m[1])
+        except ValueError:
+            return None
+    return None
 
 
 def warehouse_ids(n: int) -> tuple[str, ...]:

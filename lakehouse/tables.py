@@ -93,6 +93,9 @@ SILVER: dict[str, SilverTable] = {
 QUARANTINE = "quarantine"
 INGEST_RUNS = "ingest_runs"
 LEDGER = "_ingest_ledger"
+# Tables the quality gates keep, under gold/: one row per expectation and run, one per table and run.
+DQ_RESULTS = "dq_results"
+DQ_SCORECARD = "dq_scorecard"
 
 
 def silver_uri(root: str, name: str) -> str:
@@ -109,6 +112,7 @@ class GoldTable:
     key: tuple[str, ...]
     description: str
     partition_by: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # the gold tables it is built from (a KPI's arguments, in order)
 
     def uri(self, root: str) -> str:
         return storage.join(root, "gold", self.name)
@@ -133,63 +137,82 @@ GOLD: dict[str, GoldTable] = {
         GoldTable("dim_carrier", ("carrier_sk",), "shipping carriers"),
         GoldTable("dim_traffic_source", ("traffic_source_sk",), "clickstream traffic sources"),
         GoldTable(
-            "fact_order_items", ("order_item_id",), "one row per order line, dimensions as of the order date"
+            "fact_order_items",
+            ("order_item_id",),
+            "one row per order line, dimensions as of the order date",
+            inputs=("dim_customer", "dim_product", "dim_channel", "dim_payment_method"),
         ),
         GoldTable(
-            "fact_orders", ("order_id",), "one row per order: totals, status, days to ship and to deliver"
+            "fact_orders",
+            ("order_id",),
+            "one row per order: totals, status, days to ship and to deliver",
+            inputs=("fact_order_items", "dim_customer", "dim_channel", "dim_payment_method"),
         ),
         GoldTable(
             "fact_shipments",
             ("shipment_id",),
             "one row per shipment: carrier, cost, days from order to shipment",
+            inputs=("dim_carrier",),
         ),
         GoldTable(
             "fact_sessions",
             ("session_id",),
             "one row per clickstream session: duration, pages, furthest funnel step, conversion",
+            inputs=("dim_customer", "dim_traffic_source"),
         ),
         GoldTable(
             "fact_inventory_snapshot",
             ("snapshot_date_key", "warehouse_id", "product_id"),
             "weekly stock per product and warehouse, with days of cover from the previous 28 days of sales",
+            inputs=("fact_order_items", "dim_product"),
         ),
         GoldTable(
             "kpi_daily_sales",
             ("date_key",),
             "revenue, orders, units, average order value, new and returning customers per day",
+            inputs=("fact_orders", "dim_customer"),
         ),
         GoldTable(
             "kpi_revenue_by_category_country_month",
             ("month", "category", "country"),
             "revenue by month, category and country",
+            inputs=("fact_order_items", "dim_product", "dim_customer"),
         ),
         GoldTable(
             "kpi_top_products_monthly",
             ("month", "product_id"),
             "top products per month by revenue and by units, with ranks",
+            inputs=("fact_order_items", "dim_product"),
         ),
         GoldTable(
             "kpi_retention_cohorts",
             ("cohort_month", "months_since_first_order"),
             "monthly retention by first-order cohort",
+            inputs=("fact_orders", "dim_customer"),
         ),
         GoldTable(
-            "kpi_customer_value", ("customer_id",), "lifetime value, RFM scores and segment per customer"
+            "kpi_customer_value",
+            ("customer_id",),
+            "lifetime value, RFM scores and segment per customer",
+            inputs=("fact_orders", "dim_customer"),
         ),
         GoldTable(
             "kpi_conversion_funnel",
             ("date_key", "traffic_source", "device"),
             "funnel steps, conversion and cart abandonment",
+            inputs=("fact_sessions", "dim_traffic_source"),
         ),
         GoldTable(
             "kpi_inventory_health",
             ("snapshot_date_key", "warehouse_id"),
             "stock-outs, reorder alerts, days of cover, sell-through",
+            inputs=("fact_inventory_snapshot",),
         ),
         GoldTable(
             "kpi_shipping_performance",
             ("carrier", "month"),
             "days to ship and deliver, cost per order, by carrier",
+            inputs=("fact_shipments", "fact_orders", "dim_carrier"),
         ),
     )
 }

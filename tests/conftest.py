@@ -62,7 +62,20 @@ def ingested(dirty_world: Bronze, spark: object) -> Bronze:
 
     report = bronze_to_silver(spark, load_config(root=str(dirty_world.root), env={}), "test-run-1")  # type: ignore[arg-type]
     assert not report.nothing_new and not report.rejected
+    assert report.failure is None, report.failure  # silver cleaned what it had to: every critical passes
     return dirty_world
+
+
+@pytest.fixture(scope="session")
+def published(ingested: Bronze, spark: object) -> Bronze:
+    """The ingested dirty world built into gold once (run id gold-1)."""
+    from lakehouse.gold_job import silver_to_gold
+    from lakehouse.tables import GOLD
+
+    report = silver_to_gold(spark, load_config(root=str(ingested.root), env={}), "gold-1")  # type: ignore[arg-type]
+    assert report.failure is None, report.failure
+    assert set(report.rows) == set(GOLD) and report.validation in ("passed", "warnings")
+    return ingested
 
 
 def file_hashes(root: Path) -> dict[str, str]:

@@ -102,3 +102,13 @@ def test_relative_root_from_a_flag_is_relative_to_the_working_directory(
 def test_describe_is_plain_data() -> None:
     d = describe(load_config(env={}))
     assert d["generator"]["start_date"] == "2026-01-01" and d["engine"]["embedded"]["sail_mode"] == "local"
+
+
+def test_suites_are_the_projects_unless_a_file_names_its_own(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "storage:\n  root: x\n"), env={}).quality.expectations == str(
+        PROJECT_DIR / "expectations"
+    )
+    own = load_config(write(tmp_path, "quality:\n  expectations: suites\n"), env={})
+    assert Path(own.quality.expectations).name == "suites" and str(tmp_path) in own.quality.expectations
+    with pytest.raises(ConfigError, match=r"quality\.freshness_days"):
+        load_config(write(tmp_path, "quality:\n  freshness_days: -1\n"), env={})
