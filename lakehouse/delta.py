@@ -112,3 +112,14 @@ def merge_latest(
         _on(key),
         f"WHEN MATCHED AND {newer} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
     )
+
+
+def merge_upsert(spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str]) -> None:
+    """Replace the table's rows of these keys and insert the new ones (creating the table on first use).
+    Rows must be unique by key. No rows, no commit."""
+    if _is_empty(rows):
+        return
+    if not table_exists(uri):
+        write_table(rows, uri, "append")
+        return
+    _merge(spark, rows, uri, _on(key), "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")

@@ -1,5 +1,9 @@
 """silver_to_gold: build the gold dimensions, facts and KPIs from silver; write, audit, publish.
 
+After the first build, a run refreshes only what changed: the fact rows of the orders and sessions that
+silver changes touch are recomputed and merged by key (lakehouse.refresh); dimensions, inventory
+snapshots and KPIs, which are small, are rebuilt whole. `full` rebuilds everything.
+
 Every gold table is built into a staging area, the staged tables must reconcile with silver and pass
 their critical expectations (lakehouse.quality), and only then replace the published ones (one Delta
 commit per table). A table that fails, and every table built from it, is not published: readers keep
@@ -18,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
-from lakehouse import gold, kpis, quality, storage
+from lakehouse import gold, kpis, quality, refresh, storage
 from lakehouse.config import Config
-from lakehouse.delta import materialize, read_table, table_exists, table_version, write_table
+from lakehouse.delta import materialize, merge_upsert, read_table, table_exists, table_version, write_table
 from lakehouse.sources import CARRIERS, CHANNELS, PAYMENT_METHODS, TRAFFIC_SOURCES
 from lakehouse.tables import GOLD, SILVER
 
@@ -49,52 +53,92 @@ class GoldReport:
     )  # tables not published (failed, or built from one that did)
     failure: quality.ValidationFailed | None = None
     data_docs: str | None = None
+    mode: str = "full"  # full | incremental
+    refreshed: dict[str, int] = field(default_factory=dict)  # incremental: fact rows recomputed
+    unchanged: list[str] = field(default_factory=list)  # incremental: tables left as they were
 
 
 def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
     return read_table(spark, SILVER[name].uri(root))
 
 
-def build_gold(spark: SparkSession, root: str) -> dict[str, DataFrame]:
-    """Every gold table as a DataFrame, from the silver tables under `root`."""
+FACTS_BY_KEY = ("fact_order_items", "fact_orders", "fact_shipments", "fact_sessions")  # refreshed by key
+
+
+def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
+    """Every gold dimension, from silver (they are small: always rebuilt whole)."""
     orders = _silver(spark, root, "orders")
-    items = _silver(spark, root, "order_items")
-    customers = gold.dim_customer(_silver(spark, root, "customers_history"))
-    products = gold.dim_product(_silver(spark, root, "products_history"))
-    channels = gold.small_dimension(spark, "channel", CHANNELS)
-    payments = gold.small_dimension(spark, "payment_method", PAYMENT_METHODS)
-    carriers = gold.small_dimension(spark, "carrier", CARRIERS)
-    sources = gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
-    lines = gold.fact_order_items(items, orders, customers, products, channels, payments)
-    facts_orders = gold.fact_orders(
-        lines, orders, _silver(spark, root, "orders_history"), customers, channels, payments
-    )
-    optional = {}
-    if table_exists(SILVER["shipments"].uri(root)):
-        optional["fact_shipments"] = gold.fact_shipments(_silver(spark, root, "shipments"), orders, carriers)
-    if table_exists(SILVER["clickstream_events"].uri(root)):
-        optional["fact_sessions"] = gold.fact_sessions(
-            _silver(spark, root, "clickstream_events"), customers, sources
-        )
-    if table_exists(SILVER["inventory_snapshots"].uri(root)):
-        optional["fact_inventory_snapshot"] = gold.fact_inventory_snapshot(
-            _silver(spark, root, "inventory_snapshots"), lines, products
-        )
     first, last = orders.agg(
         F.min("order_date"), F.max(F.greatest("order_date", F.coalesce("ship_date", "order_date")))
     ).first()
     return {
         "dim_date": gold.dim_date(spark, first or dt.date.today(), last or dt.date.today()),
-        "dim_customer": customers,
-        "dim_product": products,
-        "dim_channel": channels,
-        "dim_payment_method": payments,
-        "dim_carrier": carriers,
-        "dim_traffic_source": sources,
-        "fact_order_items": lines,
-        "fact_orders": facts_orders,
-        **optional,
+        "dim_customer": gold.dim_customer(_silver(spark, root, "customers_history")),
+        "dim_product": gold.dim_product(_silver(spark, root, "products_history")),
+        "dim_channel": gold.small_dimension(spark, "channel", CHANNELS),
+        "dim_payment_method": gold.small_dimension(spark, "payment_method", PAYMENT_METHODS),
+        "dim_carrier": gold.small_dimension(spark, "carrier", CARRIERS),
+        "dim_traffic_source": gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES),
     }
+
+
+def build_facts(
+    spark: SparkSession, root: str, dims: dict[str, DataFrame], scope: refresh.Scope | None = None
+) -> dict[str, DataFrame]:
+    """The facts kept by key, from silver and the (staged) dimensions: every row, or with a `scope`
+    only the rows of the affected orders and sessions."""
+
+    def only(df: DataFrame, key: str, ids: DataFrame | None) -> DataFrame:
+        return df if ids is None else df.join(ids, key, "left_semi")
+
+    order_ids = scope.order_ids if scope else None
+    orders = _silver(spark, root, "orders")
+    lines = gold.fact_order_items(
+        only(_silver(spark, root, "order_items"), "order_id", order_ids),
+        orders,
+        dims["dim_customer"],
+        dims["dim_product"],
+        dims["dim_channel"],
+        dims["dim_payment_method"],
+    )
+    out = {
+        "fact_order_items": lines,
+        "fact_orders": gold.fact_orders(
+            lines,
+            only(orders, "order_id", order_ids),
+            only(_silver(spark, root, "orders_history"), "order_id", order_ids),
+            dims["dim_customer"],
+            dims["dim_channel"],
+            dims["dim_payment_method"],
+        ),
+    }
+    if table_exists(SILVER["shipments"].uri(root)):
+        shipments = only(_silver(spark, root, "shipments"), "order_id", order_ids)
+        out["fact_shipments"] = gold.fact_shipments(shipments, orders, dims["dim_carrier"])
+    if table_exists(SILVER["clickstream_events"].uri(root)):
+        events = only(
+            _silver(spark, root, "clickstream_events"), "session_id", scope.session_ids if scope else None
+        )
+        out["fact_sessions"] = gold.fact_sessions(events, dims["dim_customer"], dims["dim_traffic_source"])
+    return out
+
+
+def build_snapshots(spark: SparkSession, root: str, tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """fact_inventory_snapshot (small, rebuilt whole: days of cover follow the sales of every order line)."""
+    if not table_exists(SILVER["inventory_snapshots"].uri(root)):
+        return {}
+    snapshots = _silver(spark, root, "inventory_snapshots")
+    return {
+        "fact_inventory_snapshot": gold.fact_inventory_snapshot(
+            snapshots, tables["fact_order_items"], tables["dim_product"]
+        )
+    }
+
+
+def with_refreshed(published: DataFrame, refreshed: DataFrame, key: tuple[str, ...]) -> DataFrame:
+    """The published table with the rows of the refreshed keys replaced (and new keys added)."""
+    kept = published.join(refreshed.select(*key), list(key), "left_anti")
+    return gold.plain_strings(kept.unionByName(refreshed))
 
 
 def build_kpis(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
@@ -187,7 +231,8 @@ def _validate_staged(
 def silver_to_gold(
     spark: SparkSession, cfg: Config, run_id: str, full: bool = False, validate: bool = True
 ) -> GoldReport:
-    """Rebuild gold from silver, unless silver has not changed since the last build (or `full`)."""
+    """Refresh gold from what changed in silver since the last build (everything when there is no
+    complete previous build, or with `full`); nothing when silver has not changed."""
     started = time.perf_counter()
     report = GoldReport(run_id)
     root = cfg.root
@@ -198,21 +243,50 @@ def silver_to_gold(
         log.warning("silver tables %s are missing under %s: run bronze_to_silver first", missing, root)
         return report
     versions = silver_versions(root)
-    if not full and last_build(spark, root) == versions:
+    previous = last_build(spark, root)
+    if not full and previous == versions:
         report.nothing_new = True
         log.info("silver has not changed since the last gold build: no gold table changed")
         return report
+    complete = all(table_exists(GOLD[n].uri(root)) for n in FACTS_BY_KEY)
+    report.mode = "incremental" if previous is not None and complete and not full else "full"
     # Write, audit, publish: build into staging, check the staged tables, and only then replace the
     # published ones (each an atomic Delta commit, dimensions before facts).
     storage.delete_tree(storage.join(root, "_staging", "silver_to_gold"))  # left by killed runs
     staging = storage.join(root, "_staging", "silver_to_gold", run_id)
-    staged: dict[str, DataFrame] = {}
+    staged: dict[str, DataFrame] = {}  # every gold table as it is to be published
+    refreshed: dict[str, DataFrame] = {}  # incremental: the recomputed rows of the facts kept by key
+    unchanged: set[str] = set()  # incremental: dimensions whose silver inputs did not change
 
     def stage(tables: dict[str, DataFrame]) -> None:
         for name, df in tables.items():
             staged[name] = materialize(spark, df, storage.join(staging, name))
 
-    stage(build_gold(spark, root))
+    stage(build_dimensions(spark, root))
+    if report.mode == "incremental":
+        scope = refresh.affected(spark, root, previous or {})
+        unchanged = {"dim_channel", "dim_payment_method", "dim_carrier", "dim_traffic_source"}
+        for dim, source in (
+            ("dim_customer", "customers_history"),
+            ("dim_product", "products_history"),
+            ("dim_date", "orders"),
+        ):
+            if not scope.changed[source]:
+                unchanged.add(dim)
+        scope.order_ids = materialize(spark, scope.order_ids, storage.join(staging, "_orders"))
+        scope.session_ids = materialize(spark, scope.session_ids, storage.join(staging, "_sessions"))
+        for name, df in build_facts(spark, root, staged, scope).items():
+            refreshed[name] = materialize(spark, df, storage.join(staging, f"_{name}"))
+            published = read_table(spark, GOLD[name].uri(root))
+            staged[name] = materialize(
+                spark, with_refreshed(published, refreshed[name], GOLD[name].key), storage.join(staging, name)
+            )
+        report.refreshed = {name: df.count() for name, df in refreshed.items()}
+        report.unchanged = sorted(unchanged)
+        log.info("incremental refresh: recomputed %s", report.refreshed)
+    else:
+        stage(build_facts(spark, root, staged))
+    stage(build_snapshots(spark, root, staged))
     stage(build_kpis(dict(staged)))
     try:
         reconcile(spark, root, staged)
@@ -232,8 +306,12 @@ def silver_to_gold(
                 df.write.mode("overwrite").parquet(
                     storage.spark_path(quality.rejected_uri(root, run_id, "gold", name))
                 )
+            elif name in unchanged:
                 continue
-            write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
+            elif name in refreshed:  # only the recomputed rows change
+                merge_upsert(spark, refreshed[name], GOLD[name].uri(root), GOLD[name].key)
+            else:
+                write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
         report.rows = {
             name: read_table(spark, GOLD[name].uri(root)).count()
             for name in staged
@@ -249,16 +327,9 @@ def silver_to_gold(
             report.failure = quality.ValidationFailed(
                 failed_verdicts, storage.join(root, "_rejected", run_id, "gold"), held=report.blocked
             )
-        else:  # a build with tables held back is not recorded: the next run rebuilds them
-            built = [
-                (
-                    run_id,
-                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                    json.dumps(versions, sort_keys=True),
-                    "full",
-                    report.validation,
-                )
-            ]
+        else:  # a build with tables held back is not recorded: the next run refreshes them again
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            built = [(run_id, now, json.dumps(versions, sort_keys=True), report.mode, report.validation)]
             schema = (
                 "run_id STRING, built_at TIMESTAMP, silver_versions STRING, mode STRING, validation STRING"
             )

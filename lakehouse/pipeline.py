@@ -123,11 +123,14 @@ def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[
     if report.nothing_to_do:
         console.print(f"[{run_id}] Silver is empty: run bronze_to_silver first.")
         return 1
-    table = Table(title=f"silver_to_gold {run_id} ({report.seconds:.1f} s)")
+    table = Table(title=f"silver_to_gold {run_id} ({report.mode}, {report.seconds:.1f} s)")
     table.add_column("gold table")
     table.add_column("rows", justify="right")
+    table.add_column("rows recomputed", justify="right")
     for name, n in report.rows.items():
-        table.add_row(name, f"{n:,}")
+        recomputed = report.refreshed.get(name)
+        done = "none" if name in report.unchanged else "all" if recomputed is None else f"{recomputed:,}"
+        table.add_row(name, f"{n:,}", done)
     console.print(table)
     console.print(
         "Totals reconcile with silver: one fact_orders row per order, revenue equal to the counted order lines."
