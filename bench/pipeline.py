@@ -41,7 +41,7 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
 def _rows(output: str) -> int:
     return sum(
         int(m.replace(",", ""))
-        for m in re.findall(r"^\S*│ \w+\s+│\s+[\d,]+ │\s+[\d,]+ │\s+([\d,]+) │", output, re.M)
+        for m in re.findall(r"^\S*│ \S+\s+│\s+[\d,]+ │\s+[\d,]+ │\s+([\d,]+) │", output, re.M)
     )
 
 

@@ -262,6 +262,8 @@ def silver_to_gold(
         for name, df in tables.items():
             staged[name] = materialize(spark, df, storage.join(staging, name))
 
+    if validate:
+        quality.preload()
     stage(build_dimensions(spark, root))
     if report.mode == "incremental":
         scope = refresh.affected(spark, root, previous or {})
@@ -288,11 +290,14 @@ def silver_to_gold(
         stage(build_facts(spark, root, staged))
     stage(build_snapshots(spark, root, staged))
     stage(build_kpis(dict(staged)))
+    log.info("%d gold tables built and staged in %.1f s", len(staged), time.perf_counter() - started)
     try:
         reconcile(spark, root, staged)
         gate = None
         if validate:
+            t0 = time.perf_counter()
             gate = _validate_staged(spark, cfg, run_id, staged)
+            log.info("validated in %.1f s", time.perf_counter() - t0)
             failed = {v.table for v in gate.verdicts if not v.passed}
             report.blocked = sorted(downstream(failed) & set(staged), key=list(staged).index)
             report.validation = (
@@ -312,6 +317,7 @@ def silver_to_gold(
                 merge_upsert(spark, refreshed[name], GOLD[name].uri(root), GOLD[name].key)
             else:
                 write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
+        log.info("published in %.1f s", time.perf_counter() - started)
         report.rows = {
             name: read_table(spark, GOLD[name].uri(root)).count()
             for name in staged
@@ -321,7 +327,9 @@ def silver_to_gold(
             for v in gate.verdicts:
                 v.published = v.table not in report.blocked
             report.verdicts = gate.verdicts
+            t0 = time.perf_counter()
             report.data_docs = gate.record()
+            log.info("results and Data Docs recorded in %.1f s", time.perf_counter() - t0)
         if report.blocked:
             failed_verdicts = [v for v in report.verdicts if not v.passed]
             report.failure = quality.ValidationFailed(

@@ -120,6 +120,7 @@ def bronze_to_silver(
     gate: quality.Gate | None = None
     params: dict[str, object] = {}
     if validate:
+        quality.preload()
         gate = quality.Gate(
             spark,
             root,
@@ -340,7 +341,12 @@ def _passes(
     params: dict[str, object],
 ) -> bool:
     """Validate each table's batch; on a critical failure keep every batch of the source for inspection."""
-    quality.register_views(spark, root, "silver")
+    if any(
+        quality.cross_table(gate.suites[f"silver.{n}"], "silver")
+        for n in batches
+        if gate.has_suite("silver", n)
+    ):
+        quality.register_views(spark, root, "silver")
     verdicts = [
         gate.validate("silver", name, rows, params, skip_empty=True)
         for name, (_, rows) in batches.items()

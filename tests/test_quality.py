@@ -33,7 +33,7 @@ def test_every_table_has_a_suite_with_critical_expectations() -> None:
     # schema, keys, allowed values, ranges, integrity, business rules, freshness, row counts, distributions
     assert {
         "expect_table_columns_to_match_set", "expect_column_values_to_be_of_type", "expect_column_values_to_not_be_null",
-        "expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique", "expect_column_values_to_be_in_set",
+        "expect_column_proportion_of_unique_values_to_be_between", "expect_compound_columns_to_be_unique", "expect_column_values_to_be_in_set",
         "expect_column_values_to_be_between", "expect_column_values_to_not_be_in_set", "unexpected_rows_expectation",
         "expect_column_max_to_be_between", "expect_table_row_count_to_be_between", "expect_column_mean_to_be_between",
     } <= types  # fmt: skip
@@ -152,7 +152,10 @@ def break_it(df: Any, check: Check, params: dict[str, Any]) -> tuple[Any, dict[s
         return df.withColumn(
             k["column"], F.when(where, F.current_date()).otherwise(F.col(k["column"]))
         ), params
-    if t in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+    if t in (
+        "expect_column_proportion_of_unique_values_to_be_between",
+        "expect_compound_columns_to_be_unique",
+    ):
         return df.unionByName(df), params
     if t == "expect_column_values_to_be_in_set":
         return _set(df, k["column"], "no such value", where), params
