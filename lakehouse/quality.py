@@ -355,12 +355,16 @@ class Gate:
         return verdict
 
     def _run(self, suite: Suite, df: DataFrame, parameters: dict[str, Any], result_format: Any) -> Any:
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        definition = self._definition(suite)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return self._definition(suite).run(
+            return definition.run(
                 batch_parameters={"dataframe": df},
                 expectation_parameters=parameters,
                 result_format=result_format,
+                run_id=RunIdentifier(run_name=f"{self.job} {self.run_id}"),  # named so in the Data Docs
             )
 
     def _samples(
@@ -386,6 +390,7 @@ class Gate:
 
         if not self.verdicts:
             return None
+        log.info("%s: %d tables validated in %.1f s", self.job, len(self.verdicts), self.seconds)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
         results = [
             (
