@@ -103,6 +103,7 @@ class Check:
         if isinstance(cols, list):
             cols = "+".join(cols) if len(cols) <= 3 else f"{len(cols)} columns"
         cond = f" where {self.kwargs['row_condition']}" if self.kwargs.get("row_condition") else ""
+        cond += f" mostly {self.kwargs['mostly']}" if self.kwargs.get("mostly") is not None else ""
         return f"{short}({cols}){cond}" if cols else f"{short}{cond}" if not self.notes else self.notes
 
 
@@ -148,7 +149,7 @@ def load_suite(path: Path) -> Suite:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SuiteError(f"{path} is not valid YAML: {exc}") from None
+        raise SuiteError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     layer, table = path.parent.name, path.stem
     registry = SILVER if layer == "silver" else GOLD if layer == "gold" else None
     if registry is None or table not in registry:
@@ -182,6 +183,13 @@ class Outcome:
     @property
     def label(self) -> str:
         return self.check.label
+
+    def found(self) -> str:
+        """What was found, for people: unexpected rows when counted, else the observed value."""
+        if self.unexpected_count is not None and self.element_count:
+            pct = self.unexpected_percent if self.unexpected_percent is not None else 0.0
+            return f"{self.unexpected_count:,} of {self.element_count:,} rows unexpected ({pct:.2f}%)"
+        return f"observed {self.observed}"
 
     @property
     def score(self) -> float:
@@ -346,8 +354,8 @@ class Gate:
         self.seconds += time.perf_counter() - started
         for o in failed:
             log.warning(
-                "%s: %s %s failed (observed %s, %s unexpected of %s%s)",
-                verdict.suite, o.check.severity, o.label, o.observed, o.unexpected_count, o.element_count,
+                "%s: %s %s failed: %s%s",
+                verdict.suite, o.check.severity, o.label, o.found(),
                 f"; for example {', '.join(map(str, list(dict.fromkeys(map(str, samples[o.label])))[:5]))}"
                 if samples.get(o.label)
                 else "",
