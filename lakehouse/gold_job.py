@@ -48,9 +48,8 @@ class GoldReport:
     nothing_new: bool = False  # silver unchanged since the last build
     validation: str = "passed"  # passed | warnings | blocked | skipped
     verdicts: list[quality.Verdict] = field(default_factory=list)
-    blocked: list[str] = field(
-        default_factory=list
-    )  # tables not published (failed, or built from one that did)
+    # Tables not published: they failed a critical expectation, or were built from one that did.
+    blocked: list[str] = field(default_factory=list)
     failure: quality.ValidationFailed | None = None
     data_docs: str | None = None
     mode: str = "full"  # full | incremental
