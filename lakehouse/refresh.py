@@ -24,13 +24,26 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
+# The silver tables whose changes decide what to refresh (the current tables of customers and
+# products add nothing their history tables do not say; inventory snapshots are rebuilt whole).
+INPUTS = (
+    "customers_history",
+    "products_history",
+    "orders",
+    "orders_history",
+    "order_items",
+    "shipments",
+    "clickstream_events",
+)
+
+
 @dataclass
 class Scope:
     """The keys whose fact rows must be recomputed."""
 
     order_ids: DataFrame  # order_id
     session_ids: DataFrame  # session_id
-    changed: dict[str, bool]  # per silver table: did it change since the last build
+    changed: dict[str, bool]  # per table of INPUTS: did it change since the last build
 
 
 def changed_rows(spark: SparkSession, root: str, name: str, since: int | None) -> DataFrame | None:
@@ -56,7 +69,7 @@ def _ids(frames: list[DataFrame], column: str, spark: SparkSession, kind: str) -
 
 def affected(spark: SparkSession, root: str, since: dict[str, int | None]) -> Scope:
     """The orders and sessions touched by silver changes since the build that read versions `since`."""
-    ch = {n: changed_rows(spark, root, n, since.get(n)) for n in SILVER}
+    ch = {n: changed_rows(spark, root, n, since.get(n)) for n in INPUTS}
     customers = ch["customers_history"].select("customer_id") if ch["customers_history"] is not None else None
     products = ch["products_history"].select("product_id") if ch["products_history"] is not None else None
 
