@@ -203,18 +203,8 @@ def _validate_staged(
 ) -> quality.Gate:
     """The gold suites on the staged tables; `previous_rows` is each published table's row count."""
     root = cfg.root
-    gate = quality.Gate(
-        spark,
-        root,
-        run_id,
-        "silver_to_gold",
-        quality.load_suites(cfg.quality.expectations),
-        cfg.quality.data_docs,
-    )
-    params = {
-        **quality.contract_parameters(),
-        **quality.freshness(quality.data_date(spark, root), cfg.quality.freshness_days),
-    }
+    gate = quality.Gate.for_job(spark, cfg, run_id, "silver_to_gold")
+    params = quality.job_parameters(cfg, quality.data_date(spark, root))
     for name, df in staged.items():
         if not gate.has_suite("gold", name):
             log.warning(
@@ -307,9 +297,7 @@ def silver_to_gold(
             log.warning("validation skipped (--skip-validation): gold published without its expectations")
         for name, df in staged.items():
             if name in report.blocked:  # kept for inspection; readers keep the published version
-                df.write.mode("overwrite").parquet(
-                    storage.spark_path(quality.rejected_uri(root, run_id, "gold", name))
-                )
+                quality.keep_rejected(df, root, run_id, "gold", name)
             elif name in unchanged:
                 continue
             elif name in refreshed:  # only the recomputed rows change

@@ -121,19 +121,9 @@ def bronze_to_silver(
     params: dict[str, object] = {}
     if validate:
         quality.preload()
-        gate = quality.Gate(
-            spark,
-            root,
-            run_id,
-            "bronze_to_silver",
-            quality.load_suites(cfg.quality.expectations),
-            cfg.quality.data_docs,
-        )
+        gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
         dates = [d for d in (file_date(f.path) for f in todo) if d]
-        params = {
-            **quality.contract_parameters(),
-            **quality.freshness(max(dates) if dates else dt.date.today(), cfg.quality.freshness_days),
-        }
+        params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
     else:
         log.warning(
             "validation skipped (--skip-validation): silver batches merged without their expectations"
@@ -280,7 +270,8 @@ def _ingest_source(
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
     batches = {t.name: (t, table_batch(written, t)) for t in targets_of(source)}
-    if checks is not None and not _passes(spark, cfg.root, run_id, sr, batches, *checks):
+    verdicts = _validated(spark, cfg.root, run_id, sr, batches, *checks) if checks is not None else []
+    if sr.validation == "blocked":
         # Held back: no silver table of this source changes, and the batches stay for inspection.
         sr.rows_held, sr.rows_written = sr.rows_written, 0
         _check_counts(sr, batch.count())
@@ -300,10 +291,8 @@ def _ingest_source(
         [t.name for t in targets_of(source)],
         time.perf_counter() - t_land,
     )
-    if checks is not None:
-        for v in checks[0].verdicts:
-            if v.table in batches and v.layer == "silver" and not v.published and v.passed:
-                v.published = True
+    for v in verdicts:
+        v.published = True
 
     # Nothing lost: every landed row is accounted for, and the rows called written are really there.
     _check_counts(sr, batch.count())
@@ -331,7 +320,7 @@ def table_batch(written: DataFrame, table: SilverTable) -> DataFrame:
     return latest_per_key(rows, table) if table.mode == "current" else rows
 
 
-def _passes(
+def _validated(
     spark: SparkSession,
     root: str,
     run_id: str,
@@ -339,8 +328,9 @@ def _passes(
     batches: dict[str, tuple[SilverTable, DataFrame]],
     gate: quality.Gate,
     params: dict[str, object],
-) -> bool:
-    """Validate each table's batch; on a critical failure keep every batch of the source for inspection."""
+) -> list[quality.Verdict]:
+    """Validate each table's batch and set the source's validation outcome; on a critical failure
+    ("blocked") keep every batch of the source for inspection."""
     if any(
         quality.cross_table(gate.suites[f"silver.{n}"], "silver")
         for n in batches
@@ -354,13 +344,11 @@ def _passes(
     ]
     if all(v.passed for v in verdicts):
         sr.validation = "warnings" if any(v.warnings for v in verdicts) else "passed"
-        return True
+        return verdicts
     sr.validation = "blocked"
     for name, (_, rows) in batches.items():
-        rows.write.mode("overwrite").parquet(
-            storage.spark_path(quality.rejected_uri(root, run_id, "silver", name))
-        )
-    return False
+        quality.keep_rejected(rows, root, run_id, "silver", name)
+    return verdicts
 
 
 def _previous_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:

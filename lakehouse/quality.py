@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lakehouse import storage
-from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, GOLD, LEDGER, SILVER, silver_uri
+from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, GOLD, LEDGER, REGISTRIES, SILVER, silver_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -151,8 +151,7 @@ def load_suite(path: Path) -> Suite:
     except yaml.YAMLError as exc:
         raise SuiteError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     layer, table = path.parent.name, path.stem
-    registry = SILVER if layer == "silver" else GOLD if layer == "gold" else None
-    if registry is None or table not in registry:
+    if table not in REGISTRIES.get(layer, {}):
         raise SuiteError(
             f"{path}: no {layer} table named {table!r} (suites live in expectations/<layer>/<table>.yaml)"
         )
@@ -254,6 +253,11 @@ class Gate:
     data_docs: bool = True
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
+
+    @classmethod
+    def for_job(cls, spark: SparkSession, cfg: Any, run_id: str, job: str) -> Gate:
+        """A job's gate: the configured suites, Data Docs as configured."""
+        return cls(spark, cfg.root, run_id, job, load_suites(cfg.quality.expectations), cfg.quality.data_docs)
 
     def __post_init__(self) -> None:
         self._ctx: Any = None  # the Great Expectations context, made on first use (its import is slow)
@@ -380,16 +384,11 @@ class Gate:
     ) -> dict[str, list[Any]]:
         """Up to 20 unexpected values of each failed expectation (also shown in the Data Docs)."""
         checks = tuple(o.check for o in failed)
-        name = f"{suite.table}.failed"
-        self.suites[f"{suite.layer}.{name}"] = Suite(suite.layer, name, checks, suite.path)
-        result = self._run(self.suites[f"{suite.layer}.{name}"], df, parameters, "SUMMARY")
+        failures = Suite(suite.layer, f"{suite.table}.failed", checks, suite.path)
+        result = self._run(failures, df, parameters, "SUMMARY")
         return {
             c.label: (r.result or {}).get("partial_unexpected_list") or []
-            for c, r in zip(
-                checks,
-                [r for r in sorted(result.results, key=lambda r: r.expectation_config.meta["check"])],
-                strict=True,
-            )
+            for c, r in zip(checks, _in_suite_order(failures, result.results), strict=True)
         }
 
     def record(self) -> str | None:
@@ -481,6 +480,11 @@ def rejected_uri(root: str, run_id: str, layer: str, table: str) -> str:
     return storage.join(root, "_rejected", run_id, layer, table)
 
 
+def keep_rejected(df: DataFrame, root: str, run_id: str, layer: str, table: str) -> None:
+    """Keep a batch that was not published, as Parquet, where the job's message says it is."""
+    df.write.mode("overwrite").parquet(storage.spark_path(rejected_uri(root, run_id, layer, table)))
+
+
 def freshness(data_date: dt.date, days: int) -> dict[str, Any]:
     """The date parameters suites use: the run's data date and the floors recent data must reach."""
     after = data_date - dt.timedelta(days=days)
@@ -548,6 +552,11 @@ def contract_parameters() -> dict[str, Any]:
     return out
 
 
+def job_parameters(cfg: Any, data_day: dt.date) -> dict[str, Any]:
+    """The parameters every suite may use in a run whose data reaches `data_day`."""
+    return {**contract_parameters(), **freshness(data_day, cfg.quality.freshness_days)}
+
+
 def batch_band(previous_rows_per_file: float | None, files: int) -> dict[str, float]:
     """The plausible size of a silver batch: a quarter to four times what the same number of files
     brought last time (anything, when there is no previous run)."""
@@ -561,8 +570,7 @@ def register_views(spark: SparkSession, root: str, layer: str) -> None:
     """Published tables as temp views <layer>_<table>, for suites' cross-table queries."""
     from lakehouse.delta import read_table, table_exists
 
-    registry = SILVER if layer == "silver" else GOLD
-    for name, t in registry.items():
+    for name, t in REGISTRIES[layer].items():
         if table_exists(t.uri(root)):
             read_table(spark, t.uri(root)).createOrReplaceTempView(f"{layer}_{name}")
 
@@ -602,12 +610,8 @@ def validate_published(spark: SparkSession, cfg: Any, run_id: str, target: str =
     from lakehouse.delta import read_table, table_exists
 
     root = cfg.root
-    gate = Gate(spark, root, run_id, "validate", load_suites(cfg.quality.expectations), cfg.quality.data_docs)
-    params = {
-        **contract_parameters(),
-        **freshness(data_date(spark, root), cfg.quality.freshness_days),
-        **batch_band(None, 0),
-    }
+    gate = Gate.for_job(spark, cfg, run_id, "validate")
+    params = {**job_parameters(cfg, data_date(spark, root)), **batch_band(None, 0)}
     published_rows: dict[tuple[str, str], int] = {}
     cards = storage.join(root, "gold", DQ_SCORECARD)
     if table_exists(cards):
@@ -621,7 +625,7 @@ def validate_published(spark: SparkSession, cfg: Any, run_id: str, target: str =
         published_rows = {(r["layer"], r["table_name"]): int(r["rows"]) for r in rows}  # the latest wins
     register_views(spark, root, "silver")
     for layer, name in select_tables(target):
-        uri = (SILVER if layer == "silver" else GOLD)[name].uri(root)
+        uri = REGISTRIES[layer][name].uri(root)
         if not table_exists(uri) or not gate.has_suite(layer, name):
             continue
         previous = published_rows.get((layer, name), 0)

@@ -216,3 +216,6 @@ GOLD: dict[str, GoldTable] = {
         ),
     )
 }
+
+# Each layer's registry, for code that takes the layer as a value.
+REGISTRIES: dict[str, dict[str, SilverTable] | dict[str, GoldTable]] = {"silver": SILVER, "gold": GOLD}

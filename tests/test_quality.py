@@ -18,7 +18,7 @@ from lakehouse import quality
 from lakehouse.config import load_config
 from lakehouse.delta import read_table
 from lakehouse.quality import Check, Gate, Outcome, Suite, SuiteError, Verdict, load_suites
-from lakehouse.tables import GOLD, SILVER
+from lakehouse.tables import GOLD, REGISTRIES, SILVER
 from tests.bronze_audit import Bronze
 
 SUITES_DIR = load_config(env={}).quality.expectations
@@ -197,7 +197,7 @@ def params(published: Bronze, spark: Any) -> dict[str, Any]:
 
 def _table(spark: Any, root: Path, name: str, limit: int | None = 400) -> Any:
     layer, table = name.split(".")
-    t = SILVER[table] if layer == "silver" else GOLD[table]
+    t = REGISTRIES[layer][table]
     df = read_table(spark, t.uri(str(root)))
     # A few hundred rows keep each validation quick; whole tables for rules that need their neighbours.
     # Ordered by key, so that every evaluation of the sample holds the same rows.
