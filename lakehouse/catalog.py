@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING
 
 from lakehouse import storage
 from lakehouse.delta import table_exists
-from lakehouse.tables import GOLD, INGEST_RUNS, LEDGER, QUARANTINE, SILVER, silver_uri
+from lakehouse.tables import (
+    DQ_RESULTS,
+    DQ_SCORECARD,
+    GOLD,
+    INGEST_RUNS,
+    LEDGER,
+    QUARANTINE,
+    SILVER,
+    silver_uri,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -29,7 +38,8 @@ def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
         root = str(Path(root).resolve())
     found: dict[str, list[str]] = {"silver": [], "gold": []}
     silver_names = [*SILVER, QUARANTINE, INGEST_RUNS, LEDGER]
-    for layer, names in (("silver", silver_names), ("gold", list(GOLD))):
+    gold_names = [*GOLD, DQ_RESULTS, DQ_SCORECARD]
+    for layer, names in (("silver", silver_names), ("gold", gold_names)):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
         for name in names:
             uri = silver_uri(root, name) if layer == "silver" else storage.join(root, "gold", name)
