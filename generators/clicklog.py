@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from generators.clickstream import encode_json_lines, event_id, simulate_sessions
+from generators.clickstream import encode_json_lines, event_ids, simulate_sessions
 from generators.dirty import VALUE_KINDS, Defect, mutate_event_line
 from generators.world import rng_for, to_date
 from lakehouse import storage
@@ -84,29 +84,27 @@ def _build_part(
         cursor = 0
         for kind in LINE_KINDS:
             count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
-            for r in order[cursor : cursor + count].tolist():
-                new, col, val, orig = mutate_event_line(kind, lines[r].as_py(), rng)
+            rows = order[cursor : cursor + count]
+            for r, text, eid in zip(
+                rows.tolist(), lines.take(rows).to_pylist(), event_ids(events, rows), strict=True
+            ):
+                new, col, val, orig = mutate_event_line(kind, text, rng)
                 replaced[r] = new
-                defect_of[r] = Defect("clickstream", "", None, event_id(events, r), kind, col, val, orig)
+                defect_of[r] = Defect("clickstream", "", None, eid, kind, col, val, orig)
             cursor += count
         n_late = min(int(rng.binomial(n, rates.get("late_event", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_late].tolist():
+        rows = order[cursor : cursor + n_late]
+        for r, eid in zip(rows.tolist(), event_ids(events, rows), strict=True):
             h = int(hour[r]) + int(rng.integers(1, 30))  # hours late
             target_day[r], hour[r] = day + h // 24, h % 24
             note = f"belongs to {clickstream_file(label, int(events['hour'][r]), part)}"
-            defect_of[r] = Defect("clickstream", "", None, event_id(events, r), "late_event", note=note)
+            defect_of[r] = Defect("clickstream", "", None, eid, "late_event", note=note)
         cursor += n_late
         n_dup = min(int(rng.binomial(n, rates.get("duplicate_row", 0.0))), n - cursor)
-        for r in order[cursor : cursor + n_dup].tolist():
+        rows = order[cursor : cursor + n_dup]
+        for r, eid in zip(rows.tolist(), event_ids(events, rows), strict=True):
             h = int(hour[r]) + (int(rng.integers(1, 6)) if rng.random() < 0.5 else 0)
-            copy = Defect(
-                "clickstream",
-                "",
-                None,
-                event_id(events, r),
-                "duplicate_row",
-                note="redelivered copy of an event",
-            )
+            copy = Defect("clickstream", "", None, eid, "duplicate_row", note="redelivered copy of an event")
             redelivered.append((day + h // 24, h % 24, r, copy))
 
     # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
@@ -114,8 +112,10 @@ def _build_part(
     is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
     tails, outgoing = result.tails, result.outgoing
     moved = [(int(target_day[r]), int(hour[r]), r, defect_of[r]) for r in np.flatnonzero(is_late).tolist()]
-    for td, h, r, d in moved + redelivered:
-        line = lines[r].as_py()
+    moving = moved + redelivered
+    for (td, h, _, d), line in zip(
+        moving, lines.take(np.array([r for _, _, r, _ in moving], dtype=np.int64)).to_pylist(), strict=True
+    ):
         if td == day:
             tails[h].append((line, d))
         else:

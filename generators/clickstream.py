@@ -7,6 +7,9 @@ small vocabularies, decoded only by Arrow when the JSON lines are built.
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +36,7 @@ PAGES = (
 )
 P_SEARCH, P_PRODUCT, P_CART, P_CHECKOUT, P_CONFIRM = (PAGES.index(p) for p in PAGES[-5:])
 SEARCH_SLUGS = tuple(t.replace(" ", "+") for t in vocab.SEARCH_TERMS)
+PAGE_PATHS = (*PAGES, *(PAGES[P_SEARCH] + slug for slug in SEARCH_SLUGS))  # search pages with their query
 REFERRER_BY_SOURCE = tuple(vocab.REFERRERS[s] for s in TRAFFIC_SOURCES)
 COUNTRY_CODE = {c: i for i, c in enumerate(COUNTRIES)}
 
@@ -60,10 +64,22 @@ def _uuid4_bytes(rng: np.random.Generator, n: int) -> np.ndarray:
 def fixed_width_strings(chars: np.ndarray) -> pa.Array:
     """An Arrow string array over an (n, width) uint8 matrix, without a Python object per row."""
     n, width = chars.shape
-    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
+    offsets = pa.py_buffer(np.arange(n + 1, dtype=np.int32) * width)
     return pa.Array.from_buffers(
-        pa.string(), n, [None, offsets, pa.py_buffer(np.ascontiguousarray(chars).tobytes())]
+        pa.string(), n, [None, offsets, pa.py_buffer(np.ascontiguousarray(chars).reshape(-1))]
     )
+
+
+def _searchsorted_right(cdf: np.ndarray, u: np.ndarray, buckets: int = 1 << 14) -> np.ndarray:
+    """`np.searchsorted(cdf, u, side="right")` for u in [0, 1), about three times faster: a table of
+    bucket edges answers every u whose bucket holds no cdf step; only the rest are searched. Buckets are
+    a power of two, so u * buckets and the edges are exact."""
+    edges = np.searchsorted(cdf, np.arange(buckets + 1) / buckets, side="right")
+    bucket = (u * buckets).astype(np.int64)
+    found, upper = edges[bucket], edges[bucket + 1]
+    unsure = np.flatnonzero(found != upper)
+    found[unsure] = np.searchsorted(cdf, u[unsure], side="right")
+    return found
 
 
 def _segments(sess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +151,7 @@ def simulate_sessions(
 
     # Products: popularity for browsing; buying sessions' first k views and adds are the order's items.
     cdf = np.cumsum(pop) / pop.sum()
-    product = launched[np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(launched) - 1)]
+    product = launched[np.minimum(_searchsorted_right(cdf, rng.random(n)), len(launched) - 1)]
     quantity = (rng.choice(3, size=n, p=[0.8, 0.15, 0.05]) + 1).astype(np.int64)
     for step in (VIEW, ADD):
         m = np.flatnonzero(is_buy & (etype == step))
@@ -216,50 +232,62 @@ def simulate_sessions(
     events = {
         "ts_ms": ts_ms,
         "session": sess.astype(np.int32),
-        "customer_id": sess_customer[sess],
         "event_type": etype.astype(np.int32),
         "product_id": pid,
         "order_id": order_id,
         "page": page,
         "referrer": referrer,
-        "traffic_source": sess_source[sess],
-        "device": sess_device[sess],
-        "country": sess_country[sess],
-        "category": cat_code[np.maximum(pid, 1) - 1],
-        "price": products["price"].to_numpy()[np.maximum(pid, 1) - 1],
         "quantity": quantity,
         "revenue": revenue,
         "items": n_lines,
     }
     events = {k: v[by_time] for k, v in events.items()}
+    # Session and product attributes are looked up in final order, which saves reordering them.
+    in_session, product_of = events["session"], np.maximum(events["product_id"], 1) - 1
+    events |= {
+        "customer_id": sess_customer[in_session],
+        "traffic_source": sess_source[in_session],
+        "device": sess_device[in_session],
+        "country": sess_country[in_session],
+        "category": cat_code[product_of],
+    }
     n_events = len(by_time)
-    # Independent random attributes are drawn in final order, which saves reordering them.
+    # Independent random attributes are drawn in final order too.
     events["event_uuid"] = _uuid4_bytes(rng, n_events)
     events["query"] = rng.integers(0, len(SEARCH_SLUGS), n_events).astype(np.int32)
     events["results"] = rng.integers(0, 240, n_events)
     events["load_ms"] = np.round(rng.lognormal(6.0, 0.5, n_events)).astype(np.int64)
     events["hour"] = (events["ts_ms"] // 3_600_000) % 24
     events["session_uuids"] = session_uuid  # per session, not per event: indexed by events["session"]
+    events["product_prices"] = products["price"].to_numpy()  # per product: indexed by product_id - 1
     return events
 
 
-def event_id(events: dict[str, np.ndarray], row: int) -> str:
-    return events["event_uuid"][row].tobytes().decode()
+def event_ids(events: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:
+    text = events["event_uuid"][rows].tobytes().decode()
+    return [text[i : i + 36] for i in range(0, len(text), 36)]
 
 
-def _decode(
-    codes: np.ndarray, vocabulary: tuple[str | None, ...], template: str = "{}", null: str | None = None
-) -> pa.Array:
-    """Integer codes to strings through a small dictionary; each entry is `template` around the word, so
-    JSON punctuation rides along for free. A negative code or a None word gives `null` (or a null)."""
-    words = [null if w is None else template.format(w) for w in vocabulary]
-    mask = codes < 0
-    if null is not None and mask.any():
-        words.append(null)
-        codes, mask = np.where(mask, len(words) - 1, codes), None
-    dictionary = pa.array(words, pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=mask), dictionary).cast(
-        pa.string()
+Field = tuple[np.ndarray, tuple[str | None, ...], str, str | None]  # codes, vocabulary, template, null
+
+
+def _decode(*fields: Field) -> pa.Array:
+    """Integer codes to strings through a dictionary; each word is `template` around the vocabulary
+    entry, so JSON punctuation rides along for free. Several fields side by side decode as one, through a
+    dictionary of every combination: one piece to join instead of several. A negative code or a None
+    entry gives the field's `null` text (or, with no null text, a null string)."""
+    code = np.zeros(len(fields[0][0]), dtype=np.int32)
+    for codes, vocabulary, _, _ in fields:
+        code = code * (len(vocabulary) + 1) + np.where(codes < 0, len(vocabulary), codes)
+    return _dictionary(tuple((v, t, null) for _, v, t, null in fields)).take(pa.array(code))
+
+
+@functools.cache
+def _dictionary(fields: tuple[tuple[tuple[str | None, ...], str, str | None], ...]) -> pa.Array:
+    choices = [[null if w is None else template.format(w) for w in (*vocabulary, None)] for vocabulary, template, null in fields]  # fmt: skip
+    return pa.array(
+        [None if None in words else "".join(words) for words in itertools.product(*choices)],  # type: ignore[arg-type]
+        pa.string(),
     )
 
 
@@ -276,78 +304,82 @@ def _join(*parts: object) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-# Per event type, the properties object: (key, column or =constant, quoted).
+# Per event type, the properties object: (key, column or =constant). Constants and vocabulary columns
+# are quoted, numbers are not.
 PROPERTIES = {
-    PV: [("title", "page", True), ("load_ms", "load_ms", False)],
-    SEARCH: [("query", "query", True), ("results", "results", False), ("load_ms", "load_ms", False)],
-    VIEW: [("category", "category", True), ("price", "price", False), ("load_ms", "load_ms", False)],
-    ADD: [("quantity", "quantity", False), ("price", "price", False)],
-    REMOVE: [("quantity", "quantity", False)],
-    CHECKOUT: [("step", "=shipping", True), ("load_ms", "load_ms", False)],
-    PURCHASE: [("revenue", "revenue", False), ("items", "items", False), ("currency", "=USD", True)],
+    PV: [("title", "page"), ("load_ms", "load_ms")],
+    SEARCH: [("query", "query"), ("results", "results"), ("load_ms", "load_ms")],
+    VIEW: [("category", "category"), ("price", "price"), ("load_ms", "load_ms")],
+    ADD: [("quantity", "quantity"), ("price", "price")],
+    REMOVE: [("quantity", "quantity")],
+    CHECKOUT: [("step", "=shipping"), ("load_ms", "load_ms")],
+    PURCHASE: [("revenue", "revenue"), ("items", "items"), ("currency", "=USD")],
 }  # the object closes the line too: "}}\n"
 _TEXT = {"page": PAGES, "query": tuple(vocab.SEARCH_TERMS), "category": CATEGORIES}
 
 
 def _properties(events: dict[str, np.ndarray]) -> pa.Array:
     etype = events["event_type"]
+    # A price is the product's: formatted once per product, not once per event.
+    prices = _num(events["product_prices"])
     pieces, positions = [], []
     for t, keys in PROPERTIES.items():
         idx = np.flatnonzero(etype == t)
         if not len(idx):
             continue
         parts: list[object] = []
-        for i, (key, col, quoted) in enumerate(keys):
-            sep = "{" if i == 0 else ","
+        for i, (key, col) in enumerate(keys):
+            head = ("{" if i == 0 else ",") + f'"{key}":'
             if col.startswith("="):
-                parts.append(f'{sep}"{key}":"{col[1:]}"')
-                continue
-            parts.append(f'{sep}"{key}":' + ('"' if quoted else ""))
-            values = events[col][idx]
-            parts.append(_decode(values, _TEXT[col]) if col in _TEXT else _num(values))
-            if quoted:
-                parts.append('"')
+                parts.append(f'{head}"{col[1:]}"')
+            elif col in _TEXT:
+                parts.append(_decode((events[col][idx], _TEXT[col], head.replace("{", "{{") + '"{}"', None)))
+            elif col == "price":
+                parts.append(_join(head, prices).take(pa.array(events["product_id"][idx] - 1)))
+            else:
+                parts += [head, _num(events[col][idx])]
         parts.append("}}\n")
         pieces.append(_join(*parts))
         positions.append(idx)
     return pa.concat_arrays(pieces).take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
 
 
+_UUID = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
+_PREFIX = ('{"event_id":"', _UUID, '","event_ts":"', "YYYY-MM-DD", "T", "HH:MM:SS", ".", "mmm",
+           'Z","session_id":"', _UUID, '","customer_id":')  # fmt: skip
+
+
+def _digits(count: int, width: int) -> np.ndarray:
+    """(count, width) ASCII digits of 0..count-1, zero-padded."""
+    v = np.arange(count)
+    return np.stack([v // 10 ** (width - 1 - d) % 10 + 48 for d in range(width)], axis=1).astype(np.uint8)
+
+
+_CLOCK = np.concatenate(  # "HH:MM:SS" of every second of a day
+    [_digits(24, 2).repeat(3600, axis=0), np.full((86_400, 1), ord(":"), np.uint8),
+     np.tile(_digits(60, 2).repeat(60, axis=0), (24, 1)), np.full((86_400, 1), ord(":"), np.uint8),
+     np.tile(_digits(60, 2), (1440, 1))], axis=1)  # fmt: skip
+_MILLIS = _digits(1000, 3)
+
+
 def _fixed_prefix(events: dict[str, np.ndarray]) -> pa.Array:
     """The fixed-width start of every line, up to the customer id, laid out in one byte matrix:
     {"event_id":"<uuid>","event_ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","session_id":"<uuid>","customer_id":"""
     ts = events["ts_ms"]
-    n = len(ts)
-    parts: list[tuple[str, object]] = [
-        ("lit", '{"event_id":"'), ("raw", events["event_uuid"]), ("lit", '","event_ts":"'), ("date", None), ("lit", "T"),
-        ("2", ts // 3_600_000 % 24), ("lit", ":"), ("2", ts // 60_000 % 60), ("lit", ":"), ("2", ts // 1000 % 60), ("lit", "."),
-        ("3", ts % 1000), ("lit", 'Z","session_id":"'), ("raw", events["session_uuids"][events["session"]]), ("lit", '","customer_id":'),
-    ]  # fmt: skip
-    width = sum(
-        len(v) if k == "lit" else 36 if k == "raw" else 10 if k == "date" else int(k) for k, v in parts
-    )
-    out = np.empty((n, width), dtype=np.uint8)
-    # Dates formatted once per distinct day, not per event (datetime_as_string costs ~0.7 us a value).
-    days, day_of_event = np.unique(ts // 86_400_000, return_inverse=True)
-    day_bytes = np.frombuffer(
-        "".join(np.datetime_as_string(days.astype("datetime64[D]"), unit="D")).encode(), np.uint8
-    )
+    day = ts // 86_400_000
+    first = int(day.min()) if len(ts) else 0
+    days = np.arange(first, int(day.max()) + 1 if len(ts) else first).astype("datetime64[D]")
+    # Dates formatted once per distinct day, clock times through a table of the day's seconds.
+    dates = np.frombuffer("".join(np.datetime_as_string(days, unit="D")).encode(), np.uint8).reshape(-1, 10)
+    values = {1: events["event_uuid"], 3: dates[day - first], 5: _CLOCK[ts // 1000 % 86_400],
+              7: _MILLIS[ts % 1000], 9: events["session_uuids"][events["session"]]}  # fmt: skip
+    out = np.empty((len(ts), sum(len(p) for p in _PREFIX)), dtype=np.uint8)
+    out[:] = np.frombuffer("".join(_PREFIX).encode(), np.uint8)  # the literal text, then the values over it
     pos = 0
-    for kind, value in parts:
-        if kind == "lit":
-            out[:, pos : pos + len(value)] = np.frombuffer(value.encode(), dtype=np.uint8)  # type: ignore[union-attr]
-            pos += len(value)  # type: ignore[arg-type]
-        elif kind == "raw":
-            out[:, pos : pos + 36] = value
-            pos += 36
-        elif kind == "date":
-            out[:, pos : pos + 10] = day_bytes.reshape(len(days), 10)[day_of_event]
-            pos += 10
-        else:
-            digits = int(kind)
-            for d in range(digits):
-                out[:, pos + d] = value // 10 ** (digits - 1 - d) % 10 + 48  # type: ignore[operator]
-            pos += digits
+    for i, piece in enumerate(_PREFIX):
+        if i in values:
+            out[:, pos : pos + len(piece)] = values[i]
+        pos += len(piece)
     return fixed_width_strings(out)
 
 
@@ -356,21 +388,21 @@ def encode_json_lines(events: dict[str, np.ndarray]) -> pa.Array:
     if len(events["ts_ms"]) == 0:
         return pa.array([], pa.string())
     et = events["event_type"]
-    # The page path: a vocabulary prefix plus, for searches and product pages, a suffix.
-    suffix = pc.if_else(
-        pa.array(et == SEARCH),
-        _decode(events["query"], SEARCH_SLUGS),
-        pc.if_else(pa.array(events["page"] == P_PRODUCT), _num(events["product_id"]), ""),
-    )
+    # The page path: a vocabulary entry, the search slug included; product pages add the product id.
+    page = np.where(et == SEARCH, len(PAGES) + events["query"], events["page"])
+    on_product = pa.array(events["page"] == P_PRODUCT)
     return _join(
         _fixed_prefix(events), _nullable_id(events["customer_id"]),
-        _decode(et, EVENT_TYPES, ',"event_type":"{}","product_id":'),
+        _decode((et, EVENT_TYPES, ',"event_type":"{}","product_id":', None)),
         _nullable_id(events["product_id"]),
         ',"order_id":', _nullable_id(events["order_id"]),
-        _decode(events["page"], PAGES, ',"page":"{}'), suffix,
-        _decode(events["referrer"], REFERRER_BY_SOURCE, '","referrer":"{}"', null='","referrer":null'),
-        _decode(events["traffic_source"], TRAFFIC_SOURCES, ',"traffic_source":"{}"'),
-        _decode(events["device"], DEVICES, ',"device":"{}"'),
-        _decode(events["country"], COUNTRIES, ',"country":"{}","properties":'),
+        _decode((page, PAGE_PATHS, ',"page":"{}', None)),
+        pc.if_else(on_product, _num(events["product_id"]), ""),
+        _decode(
+            (events["referrer"], REFERRER_BY_SOURCE, '","referrer":"{}"', '","referrer":null'),
+            (events["traffic_source"], TRAFFIC_SOURCES, ',"traffic_source":"{}"', None),
+            (events["device"], DEVICES, ',"device":"{}"', None),
+            (events["country"], COUNTRIES, ',"country":"{}","properties":', None),
+        ),
         _properties(events),
     )  # fmt: skip

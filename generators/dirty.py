@@ -10,6 +10,7 @@ nulled (an unusable value in an optional column: the row is kept with null there
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass, fields
 from typing import Any
@@ -35,6 +36,7 @@ EXPECTED = {
 }
 
 
+@functools.cache
 def expected_outcome(source: str, kind: str, column: str | None) -> str:
     """What silver should do: an unusable value in an optional column becomes null (the row is kept).
     A conditionally required column (ship_date) counts as required: defects only damage values that
@@ -50,7 +52,6 @@ def expected_outcome(source: str, kind: str, column: str | None) -> str:
     return EXPECTED[kind]
 
 
-# The defects that change one value of a row (the others add, move or break whole rows).
 # The defects that change one value of a row (the others add, move or break whole rows).
 VALUE_KINDS = tuple(
     k for k in DEFECT_KINDS if k not in ("duplicate_row", "key_update", "late_event", "malformed_json")
@@ -80,14 +81,12 @@ class Defect:
     def to_json_text(self) -> str:
         """`json.dumps(self.to_json())`, several times faster: the manifest holds thousands a day."""
         row = "null" if self.row is None else str(int(self.row))
-        parts = [f'"source": "{self.source}"', f'"file": {json.dumps(self.file)}', f'"row": {row}',
-                 f'"key": {json.dumps(self.key)}', f'"kind": "{self.kind}"']  # fmt: skip
+        parts = [f'"source": "{self.source}"', f'"file": {_json_value(self.file)}', f'"row": {row}',
+                 f'"key": {_json_value(self.key)}', f'"kind": "{self.kind}"']  # fmt: skip
         for name in _OPTIONAL:
             v = getattr(self, name)
             if v is not None:
-                parts.append(
-                    f'"{name}": {json.dumps(_plain(v) if isinstance(v, np.generic | dt.date) else v)}'
-                )
+                parts.append(f'"{name}": {_json_value(v)}')
         parts.append(f'"expected": "{self.expected}"')
         return "{" + ", ".join(parts) + "}"
 
@@ -108,6 +107,20 @@ class Defect:
 
 
 _OPTIONAL = [f.name for f in fields(Defect) if f.name not in ("source", "file", "row", "key", "kind")]
+
+
+def _json_value(v: Any) -> str:
+    """`json.dumps(v)` for one manifest value, with the common cases (text, None, int) done directly."""
+    if type(v) is str:
+        return _quote(v)
+    if v is None:
+        return "null"
+    if type(v) is int:
+        return str(v)
+    return json.dumps(_plain(v) if isinstance(v, np.generic | dt.date) else v)
+
+
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what json.dumps uses for str
 
 
 def _plain(v: Any) -> Any:

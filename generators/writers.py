@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import zipfile
@@ -31,11 +32,11 @@ def iso_timestamps(seconds: np.ndarray) -> np.ndarray:
 
 
 def money(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.2f", np.asarray(values, dtype=float)).astype(object)
+    return np.array([f"{v:.2f}" for v in np.asarray(values, dtype=float).tolist()], dtype=object)
 
 
 def ints(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%d", np.asarray(values, dtype=np.int64)).astype(object)
+    return np.array([str(v) for v in np.asarray(values, dtype=np.int64).tolist()], dtype=object)
 
 
 def format_customers(df: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +110,14 @@ def format_shipments(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, lineterminator="\n").encode()
+    """What `df.to_csv(index=False)` writes (pandas uses the same csv writer), several times faster:
+    missing values are written as empty fields."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(df.columns)
+    columns = [[None if v is None or v != v else v for v in df[c].tolist()] for c in df.columns]
+    out.writerows(zip(*columns, strict=True))
+    return buf.getvalue().encode()
 
 
 def inventory_sheet_rows(
