@@ -158,7 +158,6 @@ def generate(
         for i in range(days):
             k = state.next_day
             out = simulate_day(state, pools, state.meta.get("new_column_from_day"))
-            defects, files = _write_business_files(bronze, state.meta, out)
             rates = state.meta["rates"] if state.meta.get("dirty") else {}
             args = (
                 bronze,
@@ -171,6 +170,8 @@ def generate(
                 rates,
             )
             click = pool.submit(build_click_day, *args) if pool else _Done(build_click_day(*args))
+            # The day's CSVs are written while a worker builds its clickstream (it needs only `out`).
+            defects, files = _write_business_files(bronze, state.meta, out)
             pending.append(_PendingDay(k, _snapshot(state) if pool else state, click, defects, files))
             while len(pending) > (workers if pool else 0):  # days in flight
                 done = pending.popleft()
