@@ -115,7 +115,9 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
             for c in cols
         ],
     )
-    out, reasons, repairs = [], [], []
+    out: list[Column] = []
+    reasons: list[tuple[Column, str]] = []
+    repairs: list[tuple[Column, str]] = []
     for c in cols:
         original, text, value = F.col(f"_o_{c.name}"), F.col(f"_t_{c.name}"), F.col(f"_v_{c.name}")
         present = text.isNotNull() & (text != "")
@@ -132,23 +134,33 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
             needed = F.coalesce(F.col(f"_v_{other}").isin(*values), F.lit(False))
             unwanted = present & ~needed
         reasons += [
-            F.when(needed & ~present, F.lit(f"missing:{c.name}")),
-            F.when(needed & bad, F.lit(f"invalid:{c.name}")),
-            F.when(needed & out_of_range, F.lit(f"out_of_range:{c.name}")),
+            (needed & ~present, f"missing:{c.name}"),
+            (needed & bad, f"invalid:{c.name}"),
+            (needed & out_of_range, f"out_of_range:{c.name}"),
         ]
-        repairs.append(F.when(~needed & (bad | out_of_range | unwanted), F.lit(f"nulled:{c.name}")))
+        repairs.append((~needed & (bad | out_of_range | unwanted), f"nulled:{c.name}"))
         changed = value.isNotNull() & ~out_of_range & ~unwanted
         changed &= original != _written_form(value, c.kind, original)
-        repairs.append(F.when(changed, F.lit(f"repaired:{c.name}")))
+        repairs.append((changed, f"repaired:{c.name}"))
         out.append(
             F.when(out_of_range | unwanted, None).otherwise(value).cast(SPARK_TYPES[c.kind]).alias(c.name)
         )
-    value_reasons = F.array_compact(F.array(*reasons))
     return step.select(
         *[n for n in passthrough if n != "_shape_ok"],
         *out,
-        F.when(F.col("_shape_ok"), value_reasons).otherwise(F.array(F.lit(malformed))).alias("_reasons"),
-        F.array_compact(F.array(*repairs)).alias("_repairs"),
+        F.when(F.col("_shape_ok"), _labels(reasons)).otherwise(F.array(F.lit(malformed))).alias("_reasons"),
+        _labels(repairs).alias("_repairs"),
+    )
+
+
+def _labels(flags: list[tuple[Column, str]]) -> Column:
+    """The labels whose condition holds, as an array. Most rows have none: the array is built only for
+    the rows that do (a CASE branch is evaluated on its own rows only), which is far cheaper."""
+    if not flags:
+        return F.array().cast("array<string>")
+    labels = F.array_compact(F.array(*[F.when(cond, F.lit(label)) for cond, label in flags]))
+    return F.when(reduce(lambda a, b: a | b, [cond for cond, _ in flags]), labels).otherwise(
+        F.array().cast("array<string>")
     )
 
 

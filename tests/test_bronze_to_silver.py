@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import subprocess
@@ -209,6 +210,10 @@ def test_every_run_reconciles(ingested: Bronze) -> None:
     assert (
         ledger["rows_read"] == ledger["rows_written"] + ledger["rows_quarantined"] + ledger["duplicates"]
     ).all()
+    # New files are fingerprinted as they are landed (read once): the ledger holds each one's SHA-256.
+    bronze = Path(ingested.root) / "bronze"
+    for path, digest in ledger[["path", "sha256"]].itertuples(index=False):
+        assert digest == hashlib.sha256((bronze / path).read_bytes()).hexdigest(), path
 
 
 def test_every_row_carries_its_lineage(ingested: Bronze) -> None:

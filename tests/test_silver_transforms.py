@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.ingest import classify, latest_per_key, with_orphan_flags
+from lakehouse.config import Config
+from lakehouse.ingest import classify, land_source, latest_per_key, with_orphan_flags
 from lakehouse.landing import BronzeFile, FileRejected, land, land_csv, land_jsonl
 from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
 from lakehouse.sources import CLICKSTREAM, ORDER_ITEMS, ORDERS
@@ -220,8 +223,9 @@ def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type
 
 def _file(tmp_path: Path, name: str, data: bytes, source: str) -> BronzeFile:
     p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(data)
-    return BronzeFile(source, name, str(p), len(data), "x")
+    return BronzeFile(source, name, str(p), len(data), None)
 
 
 def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
@@ -249,9 +253,13 @@ def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reaso
 
 
 def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> None:
-    data = b'{"a":1}\n\n{"b":\xff}\n{"c":3}'
+    data = b'{"a":1}\n\n{"b":\xff}\n \t\r\n{"c":3}\r\n\x0b\n{"d": "\xc3\xa9"}'
     t = land_jsonl(CLICKSTREAM, _file(tmp_path, "e.jsonl", data, "clickstream"), data).to_pylist()
-    assert [r["_row"] for r in t] == [1, 3, 4] and "\ufffd" in t[1]["_raw"]
+    assert [(r["_row"], r["_raw"]) for r in t] == [
+        (1, '{"a":1}'), (3, '{"b":\ufffd}'), (5, '{"c":3}\r'), (7, '{"d": "\u00e9"}'),
+    ]  # fmt: skip
+    lines = data.split(b"\n")  # what the line numbers mean: every line counts, blank ones are skipped
+    assert [r["_row"] for r in t] == [i for i, line in enumerate(lines, start=1) if line.strip()]
     with pytest.raises(FileRejected):
         land_jsonl(CLICKSTREAM, _file(tmp_path, "z.jsonl", b"", "clickstream"), b"")
 
@@ -259,3 +267,25 @@ def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> N
 def test_landing_rejects_a_workbook_that_is_not_one(tmp_path: Path) -> None:
     table, result = land(_file(tmp_path, "inventory_2026-W01.xlsx", b"name,value\n1,2\n", "inventory"))
     assert table is None and result.status == "rejected" and result.reason.startswith("not an XLSX workbook")
+
+
+def test_many_files_are_landed_by_two_threads_into_the_same_records(tmp_path: Path, cfg: Config) -> None:
+    files = []
+    for i in range(120):
+        data = b"".join(b'{"event_id":"e%d-%d"}\n' % (i, j) for j in range(i % 7)) + (b"\n" if i % 3 else b"")
+        files.append(
+            _file(tmp_path, f"clickstream/date=2026-01-01/hour=00/f{i:03d}.jsonl", data, "clickstream")
+        )
+    files.append(_file(tmp_path, "clickstream/date=2026-01-01/hour=00/empty.jsonl", b"", "clickstream"))
+    landing = land_source(cfg, "clickstream", files, str(tmp_path / "staging"))
+    assert len(list((tmp_path / "staging" / "clickstream.raw").glob("part-*.parquet"))) == 2
+    assert [lf.file.path for lf in landing.files] == [f.path for f in files]  # in the order given
+    assert [lf.status for lf in landing.files].count("rejected") == 1 + sum(i % 7 == 0 for i in range(120))
+    raw = pq.read_table(tmp_path / "staging" / "clickstream.raw").to_pylist()
+    expected = [
+        (f.path, j + 1, f'{{"event_id":"e{i}-{j}"}}') for i, f in enumerate(files[:-1]) for j in range(i % 7)
+    ]
+    assert sorted((r["_file"], r["_row"], r["_raw"]) for r in raw) == sorted(expected)
+    assert landing.rows == len(expected) == sum(lf.rows for lf in landing.files)
+    for lf, f in zip(landing.files, files, strict=True):
+        assert lf.sha256 == hashlib.sha256(Path(f.uri).read_bytes()).hexdigest()
