@@ -13,6 +13,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -428,22 +429,25 @@ def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract
 def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
     """`_outcome` for every row: quarantined (has reasons), duplicate (its key, or key and version, is
     already in the batch or in silver), or written. Only keys seen more than once in the batch are
-    ranked, which spares sorting the whole batch."""
+    ranked, which spares sorting the whole batch; the later copies are found among those rows and
+    marked by their address, so the whole batch is read once more, not once per branch."""
     key = list(primary.merge_key)
     usable = F.size("_reasons") == 0
-    repeated = (
-        typed.where(usable)
-        .groupBy(*key)
-        .count()
-        .where("count > 1")
-        .select(*key, F.lit(True).alias("_repeated"))
-    )
-    flagged = typed.join(repeated, key, "left")
+    address = [F.col("_source_file"), F.coalesce(F.col("_sheet"), F.lit("")), F.col("_source_row")]
+    repeated = typed.where(usable).groupBy(*key).count().where("count > 1").select(*key)
     first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
-    ranked = flagged.where(F.col("_repeated") & usable).withColumn("_rank", F.row_number().over(first))
-    ranked = ranked.unionByName(
-        flagged.where(F.col("_repeated").isNull() | ~usable).withColumn("_rank", F.lit(1))
+    later_copies = (
+        typed.where(usable)
+        .join(repeated, key, "left_semi")
+        .withColumn("_rank", F.row_number().over(first))
+        .where("_rank > 1")
+        .select(*[c.alias(f"_d{i}") for i, c in enumerate(address)], F.lit(True).alias("_copy"))
     )
+    ranked = typed.join(
+        F.broadcast(later_copies),
+        reduce(lambda a, b: a & b, [c == F.col(f"_d{i}") for i, c in enumerate(address)]),
+        "left",
+    ).drop(*[f"_d{i}" for i in range(len(address))])
     if table_exists(primary.uri(root)):
         existing = read_table(spark, primary.uri(root))
         for part in primary.partition_by:  # only the partitions this batch can touch
@@ -458,10 +462,10 @@ def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: 
         ranked = ranked.withColumn("_exists", F.lit(None).cast("boolean"))
     outcome = (
         F.when(~usable, F.lit("quarantined"))
-        .when((F.col("_rank") > 1) | F.col("_exists").isNotNull(), F.lit("duplicate"))
+        .when(F.col("_copy").isNotNull() | F.col("_exists").isNotNull(), F.lit("duplicate"))
         .otherwise(F.lit("written"))
     )
-    return ranked.withColumn("_outcome", outcome).drop("_rank", "_exists", "_repeated")
+    return ranked.withColumn("_outcome", outcome).drop("_copy", "_exists")
 
 
 def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:

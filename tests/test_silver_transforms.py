@@ -171,22 +171,37 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
             (2, [], "a.csv", None, 3),
             (3, ["missing:x"], "a.csv", None, 4),
             (4, [], "b.csv", None, 1),
+            (5, [], "w.xlsx", "WH-2", 2),  # the same row number in two sheets: ranked by sheet
+            (5, [], "w.xlsx", "WH-1", 2),
+            (6, ["missing:x"], "a.csv", None, 5),  # an unusable copy does not make the usable one a duplicate
+            (6, [], "a.csv", None, 6),
+            (7, [], "c.csv", None, 9),
+            (7, [], "b.csv", None, 8),
+            (7, [], "c.csv", None, 3),
         ],
         schema,
     )
     spark.createDataFrame([(4,)], "order_item_id bigint").write.format("delta").save(
         str(tmp_path / "silver" / "order_items")
     )
-    got = {
-        (r["_source_file"], r["_source_row"]): r["_outcome"]
-        for r in classify(spark, batch, table, str(tmp_path)).collect()
+    rows = classify(spark, batch, table, str(tmp_path)).collect()
+    assert len(rows) == 12
+    assert {r["_sheet"]: r["_outcome"] for r in rows if r["_sheet"]} == {
+        "WH-1": "written",
+        "WH-2": "duplicate",
     }
+    got = {(r["_source_file"], r["_source_row"]): r["_outcome"] for r in rows if not r["_sheet"]}
     assert got == {
         ("a.csv", 1): "written",
         ("a.csv", 2): "duplicate",
         ("a.csv", 3): "written",
         ("a.csv", 4): "quarantined",
         ("b.csv", 1): "duplicate",
+        ("a.csv", 5): "quarantined",
+        ("a.csv", 6): "written",
+        ("b.csv", 8): "written",
+        ("c.csv", 3): "duplicate",
+        ("c.csv", 9): "duplicate",
     }
 
 
