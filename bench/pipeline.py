@@ -1,10 +1,11 @@
-"""Benchmark: the whole pipeline (bronze_to_silver, then silver_to_gold) over a full history, then one
-incremental day after it.
+"""Benchmark: the whole pipeline (`lakehouse run all`: bronze_to_silver, then silver_to_gold) over a
+full history, then one incremental day after it.
 
     .venv/bin/python bench/pipeline.py [--runs 3] [--scale 1] [--days 30] [--compare-validation]
 
 The bronze is generated once (cached under the system temp directory); every run copies it into a
-fresh root and runs the job as a user would, in its own process, so memory figures are that run's.
+fresh root and runs `lakehouse run all` as a user would, in its own process, so memory figures are
+that run's. Each job's own seconds are read from the summary it prints.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "s = time.perf_counter() - t\n"
-        "print(p.stdout[-4000:]); print(p.stderr[-2000:], file=sys.stderr)\n"
+        "print(p.stdout); print(p.stderr[-2000:], file=sys.stderr)\n"
         "print('BENCH', s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode)\n"
     ), *cmd]  # fmt: skip
     out = subprocess.run(wrapped, capture_output=True, text=True, cwd=REPO)
@@ -39,6 +40,8 @@ def _run(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def _rows(output: str) -> int:
+    """Rows read, from bronze_to_silver's summary (the table before its "Every row read" line)."""
+    output = output.split("Every row read")[0]
     return sum(
         int(m.replace(",", ""))
         for m in re.findall(r"^\S*│ \S+\s+│\s+[\d,]+ │\s+[\d,]+ │\s+([\d,]+) │", output, re.M)
@@ -76,31 +79,36 @@ def main() -> int:
     return 0
 
 
+def _job_seconds(output: str) -> tuple[float, float]:
+    """bronze_to_silver's and silver_to_gold's seconds, from the titles of their summaries."""
+    b2s = re.search(r"bronze_to_silver \S+ \(([\d.]+) s\)", output)
+    s2g = re.search(r"silver_to_gold \S+ \((?:\w+, )?([\d.]+) s\)", output)
+    return float(b2s[1]) if b2s else 0.0, float(s2g[1]) if s2g else 0.0
+
+
 def _measure(args: argparse.Namespace, cache: Path, lakehouse: str, extra: list[str]) -> dict[str, float]:
-    b2s = [sys.executable, "jobs/bronze_to_silver.py", "--log-level", "WARNING", *extra]
-    s2g = [sys.executable, "jobs/silver_to_gold.py", "--log-level", "WARNING", *extra]
+    run_all = [lakehouse, "run", "all", "--log-level", "WARNING", *extra]
     full, incr, peaks, rows = [], [], [], 0
     steps: dict[str, list[float]] = {"b2s_full": [], "s2g_full": [], "b2s_day": [], "s2g_day": []}
     for i in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
         try:
             shutil.copytree(cache / "bronze", root / "bronze")
-            t1, p1, out = _run([*b2s, "--root", str(root)])
-            t2, p2, _ = _run([*s2g, "--root", str(root)])
-            rows = _rows(out) or rows
+            t1, p1, out1 = _run([*run_all, "--root", str(root)])
+            rows = _rows(out1) or rows
             subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
                            check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-            t3, p3, _ = _run([*b2s, "--root", str(root)])
-            t4, p4, _ = _run([*s2g, "--root", str(root)])
-            for k, v in zip(steps, (t1, t2, t3, t4), strict=True):
+            t2, p2, out2 = _run([*run_all, "--root", str(root)])
+            jobs = (*_job_seconds(out1), *_job_seconds(out2))
+            for k, v in zip(steps, jobs, strict=True):
                 steps[k].append(v)
-            full.append(t1 + t2)
-            incr.append(t3 + t4)
-            peaks.append(max(p1, p2, p3, p4))
+            full.append(t1)
+            incr.append(t2)
+            peaks.append(max(p1, p2))
             print(
-                f"run {i + 1}: full {t1 + t2:.1f} s (bronze_to_silver {t1:.1f}, silver_to_gold {t2:.1f}; "
-                f"{rows / (t1 + t2):,.0f} rows/s), incremental day {t3 + t4:.1f} s (bronze_to_silver {t3:.1f}, "
-                f"silver_to_gold {t4:.1f}), peak {max(p1, p2, p3, p4):,.0f} MiB"
+                f"run {i + 1}: full {t1:.1f} s (bronze_to_silver {jobs[0]:.1f}, silver_to_gold {jobs[1]:.1f}; "
+                f"{rows / t1:,.0f} rows/s), incremental day {t2:.1f} s (bronze_to_silver {jobs[2]:.1f}, "
+                f"silver_to_gold {jobs[3]:.1f}), peak {max(p1, p2):,.0f} MiB"
             )
         finally:
             shutil.rmtree(root, ignore_errors=True)
