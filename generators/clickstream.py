@@ -282,7 +282,7 @@ def _decode(*fields: Field) -> pa.Array:
     return _dictionary(tuple((v, t, null) for _, v, t, null in fields)).take(pa.array(code))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)  # vocabularies are fixed, but for the product ids, which grow by day
 def _dictionary(fields: tuple[tuple[tuple[str | None, ...], str, str | None], ...]) -> pa.Array:
     choices = [[null if w is None else template.format(w) for w in (*vocabulary, None)] for vocabulary, template, null in fields]  # fmt: skip
     return pa.array(
@@ -390,14 +390,16 @@ def encode_json_lines(events: dict[str, np.ndarray]) -> pa.Array:
     et = events["event_type"]
     # The page path: a vocabulary entry, the search slug included; product pages add the product id.
     page = np.where(et == SEARCH, len(PAGES) + events["query"], events["page"])
-    on_product = pa.array(events["page"] == P_PRODUCT)
+    # Product ids are few: they decode through a dictionary too, with the event type before them.
+    product_ids = tuple(str(i) for i in range(1, len(events["product_prices"]) + 1))
+    product = events["product_id"] - 1  # -1: none
     return _join(
         _fixed_prefix(events), _nullable_id(events["customer_id"]),
-        _decode((et, EVENT_TYPES, ',"event_type":"{}","product_id":', None)),
-        _nullable_id(events["product_id"]),
-        ',"order_id":', _nullable_id(events["order_id"]),
+        _decode((et, EVENT_TYPES, ',"event_type":"{}","product_id":', None),
+                (product, product_ids, '{},"order_id":', 'null,"order_id":')),
+        _nullable_id(events["order_id"]),
         _decode((page, PAGE_PATHS, ',"page":"{}', None)),
-        pc.if_else(on_product, _num(events["product_id"]), ""),
+        _decode((np.where(events["page"] == P_PRODUCT, product, -1), product_ids, "{}", "")),
         _decode(
             (events["referrer"], REFERRER_BY_SOURCE, '","referrer":"{}"', '","referrer":null'),
             (events["traffic_source"], TRAFFIC_SOURCES, ',"traffic_source":"{}"', None),
