@@ -101,7 +101,7 @@ class Defect:
         for name in _OPTIONAL:
             v = getattr(self, name)
             if v is not None:
-                d[name] = _plain(v) if isinstance(v, np.generic | dt.date) else v
+                d[name] = _plain(v)
         d["expected"] = self.expected
         return d
 
@@ -117,7 +117,7 @@ def _json_value(v: Any) -> str:
         return "null"
     if type(v) is int:
         return str(v)
-    return json.dumps(_plain(v) if isinstance(v, np.generic | dt.date) else v)
+    return json.dumps(_plain(v))
 
 
 _quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what json.dumps uses for str

@@ -31,12 +31,12 @@ from lakehouse.delta import (
     write_table,
 )
 from lakehouse.landing import BronzeFile, LandedFile, Seen, StagingWriter, discover, land
-from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
+from lakehouse.silver import event_columns, event_time_window, labels_where, parse_events, typed_records
 from lakehouse.sources import SOURCES, file_date, warehouse_ids
 from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Landed:
 
 
 LANDING_THREADS = 2
-FILES_PER_THREAD = 50  # fewer files than this are landed by one thread
+FILES_PER_THREAD = 50  # each landing thread takes at least this many files
 
 
 def land_source(cfg: Config, source: str, files: list[BronzeFile], staging: str) -> Landed:
@@ -249,7 +249,7 @@ def _ingest_source(
     contract = SOURCES[source]
     landed, raw_uri = landing.files, landing.raw_uri
     sr = SourceReport(source, files=len(landed), validation="passed" if checks else "skipped")
-    t_land = time.perf_counter()
+    t_start = time.perf_counter()
     sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
     sr.rows_read = landing.rows
     if not landing.rows:
@@ -277,13 +277,13 @@ def _ingest_source(
         with_orphan_flags(spark, cfg.root, typed, contract),
         storage.join(staging, f"{source}.typed.parquet"),
     )
-    log.info("%s: typed in %.1f s", source, time.perf_counter() - t_land)
+    log.info("%s: typed in %.1f s", source, time.perf_counter() - t_start)
     batch = materialize(
         spark,
         classify(spark, typed, _primary(source), cfg.root),
         storage.join(staging, f"{source}.classified.parquet"),
     )
-    log.info("%s: typed and classified in %.1f s", source, time.perf_counter() - t_land)
+    log.info("%s: typed and classified in %.1f s", source, time.perf_counter() - t_start)
 
     counts = {
         r["_outcome"]: r["n"] for r in batch.groupBy("_outcome").agg(F.count(F.lit(1)).alias("n")).collect()
@@ -327,7 +327,7 @@ def _ingest_source(
         "%s: merged into %s in %.1f s",
         source,
         [t.name for t in targets_of(source)],
-        time.perf_counter() - t_land,
+        time.perf_counter() - t_start,
     )
     for v in verdicts:
         v.published = True
@@ -403,7 +403,7 @@ def _previous_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
 def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
     """`_orphan_fks`: the foreign-key columns whose parent is not in silver (yet). Such rows are kept,
     not dropped; gold maps them to the unknown member of the dimension."""
-    flags = []
+    flags: list[tuple[Column, str]] = []
     for c in contract.columns:
         if not c.references:
             continue
@@ -419,9 +419,8 @@ def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract
             typed = typed.join(keys, typed[c.name] == keys[f"_k_{c.name}"], "left").drop(f"_k_{c.name}")
         else:
             typed = typed.withColumn(alias, F.lit(None).cast("boolean"))
-        flags.append(F.when(F.col(c.name).isNotNull() & F.col(alias).isNull(), F.lit(c.name)))
-    orphan = F.array_compact(F.array(*flags)) if flags else F.array().cast("array<string>")
-    return typed.withColumn("_orphan_fks", orphan).drop(
+        flags.append((F.col(c.name).isNotNull() & F.col(alias).isNull(), c.name))
+    return typed.withColumn("_orphan_fks", labels_where(flags)).drop(
         *[f"_has_{c.name}" for c in contract.columns if c.references]
     )
 

@@ -148,20 +148,22 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
     return step.select(
         *[n for n in passthrough if n != "_shape_ok"],
         *out,
-        F.when(F.col("_shape_ok"), _labels(reasons)).otherwise(F.array(F.lit(malformed))).alias("_reasons"),
-        _labels(repairs).alias("_repairs"),
+        F.when(F.col("_shape_ok"), labels_where(reasons))
+        .otherwise(F.array(F.lit(malformed)))
+        .alias("_reasons"),
+        labels_where(repairs).alias("_repairs"),
     )
 
 
-def _labels(flags: list[tuple[Column, str]]) -> Column:
-    """The labels whose condition holds, as an array. Most rows have none: the array is built only for
-    the rows that do (a CASE branch is evaluated on its own rows only), which is far cheaper."""
+def labels_where(flags: list[tuple[Column, str]]) -> Column:
+    """The labels whose condition holds, as an array (empty when none). Most rows have none: the array
+    is built only for the rows that do (a CASE branch is evaluated on its own rows only), which is far
+    cheaper."""
+    none = F.array().cast("array<string>")
     if not flags:
-        return F.array().cast("array<string>")
+        return none
     labels = F.array_compact(F.array(*[F.when(cond, F.lit(label)) for cond, label in flags]))
-    return F.when(reduce(lambda a, b: a | b, [cond for cond, _ in flags]), labels).otherwise(
-        F.array().cast("array<string>")
-    )
+    return F.when(reduce(lambda a, b: a | b, [cond for cond, _ in flags]), labels).otherwise(none)
 
 
 def parse_events(raw: DataFrame) -> DataFrame:
