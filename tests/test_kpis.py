@@ -144,6 +144,11 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
         ("b3", T(2026, 1, 5, 11, 1, 0), "s2", None, "add_to_cart", None, "direct", "desktop", "Spain"),
         ("c1", T(2026, 1, 5, 12, 0, 0), "s3", None, "page_view", None, "direct", "desktop", "Spain"),
         ("c2", T(2026, 1, 5, 12, 0, 5), "s3", None, "search", None, "direct", "desktop", "Spain"),
+        # The session's source, device and country are its first event's, whatever the row order.
+        ("d2", T(2026, 1, 5, 13, 0, 9), "s4", None, "page_view", None, "email", "tablet", "Germany"),
+        ("d1", T(2026, 1, 5, 13, 0, 0), "s4", None, "page_view", None, "social", "mobile", "Italy"),
+        ("d3", T(2026, 1, 5, 12, 59, 59), "s4", None, "search", None, "social", "mobile", "Italy"),
+        ("d4", T(2026, 1, 5, 13, 0, 30), "s4", None, "page_view", None, "email", "tablet", "Germany"),
     ]
     events = spark.createDataFrame(
         e,
@@ -156,6 +161,18 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
     sources = small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
     sessions = fact_sessions(events, dims, sources)
     got = {r["session_id"]: r for r in sessions.collect()}
+    social = next(r["traffic_source_sk"] for r in sources.collect() if r["traffic_source"] == "social")
+    assert (got["s4"]["traffic_source_sk"], got["s4"]["device"], got["s4"]["country"]) == (
+        social,
+        "mobile",
+        "Italy",
+    )
+    assert (got["s4"]["session_start"], got["s4"]["duration_seconds"], got["s4"]["events"]) == (
+        T(2026, 1, 5, 12, 59, 59),
+        31,
+        4,
+    )
+    sessions = sessions.where("session_id != 's4'")
     assert (
         got["s1"]["duration_seconds"],
         got["s1"]["pages_viewed"],
@@ -180,6 +197,23 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
         f["purchase_sessions"],
     ) == (3, 2, 2, 1, 1)
     assert f["conversion_rate"] == round(1 / 3, 4) and f["cart_abandonment_rate"] == 0.5
+
+
+def test_session_attributes_on_a_tie_do_not_depend_on_row_order(spark, customers) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        (f"e{i}", T(2026, 1, 5, 10, 0, 0), "s1", None, "page_view", None, "direct", device, "France")
+        for i, device in enumerate(("desktop", "mobile", "tablet"))
+    ]
+    schema = "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string"
+    dims = spark.createDataFrame(
+        [], "customer_sk bigint, customer_id bigint, valid_from timestamp, valid_to timestamp"
+    )
+    sources = small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
+    devices = {
+        fact_sessions(spark.createDataFrame(order, schema), dims, sources).first()["device"]
+        for order in (rows, rows[::-1], rows[1:] + rows[:1])
+    }
+    assert len(devices) == 1
 
 
 def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-untyped-def]
