@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 def materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
     """Write a DataFrame to Parquet at `uri` and read it back: the engines do not cache, so a result
-    used several times is computed once this way (the jobs' staging areas)."""
+    used several times is computed once this way (the jobs' staging areas). Read back with the
+    DataFrame's schema: an engine may write no file at all for no rows."""
     df.write.mode("overwrite").parquet(storage.spark_path(uri))
-    return spark.read.parquet(storage.spark_path(uri))
+    return spark.read.schema(df.schema).parquet(storage.spark_path(uri))
 
 
 def table_exists(uri: str) -> bool:

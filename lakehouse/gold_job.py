@@ -199,11 +199,10 @@ def downstream(tables: set[str]) -> set[str]:
 
 
 def _validate_staged(
-    spark: SparkSession, cfg: Config, run_id: str, staged: dict[str, DataFrame]
-) -> quality.Gate:
+    spark: SparkSession, cfg: Config, gate: quality.Gate, staged: dict[str, DataFrame]
+) -> None:
     """The gold suites on the staged tables; `previous_rows` is each published table's row count."""
     root = cfg.root
-    gate = quality.Gate.for_job(spark, cfg, run_id, "silver_to_gold")
     params = quality.job_parameters(cfg, quality.data_date(spark, root))
     for name, df in staged.items():
         if not gate.has_suite("gold", name):
@@ -214,7 +213,6 @@ def _validate_staged(
         uri = GOLD[name].uri(root)
         previous = read_table(spark, uri).count() if table_exists(uri) else 0
         gate.validate("gold", name, df, {**params, "previous_rows": previous})
-    return gate
 
 
 def silver_to_gold(
@@ -251,8 +249,10 @@ def silver_to_gold(
         for name, df in tables.items():
             staged[name] = materialize(spark, df, storage.join(staging, name))
 
-    if validate:
+    gate = None
+    if validate:  # Great Expectations and the suites load in the background while gold is built
         quality.preload()
+        gate = quality.Gate.for_job(spark, cfg, run_id, "silver_to_gold")
     stage(build_dimensions(spark, root))
     if report.mode == "incremental":
         scope = refresh.affected(spark, root, previous or {})
@@ -282,10 +282,9 @@ def silver_to_gold(
     log.info("%d gold tables built and staged in %.1f s", len(staged), time.perf_counter() - started)
     try:
         reconcile(spark, root, staged)
-        gate = None
-        if validate:
+        if gate is not None:
             t0 = time.perf_counter()
-            gate = _validate_staged(spark, cfg, run_id, staged)
+            _validate_staged(spark, cfg, gate, staged)
             log.info("validated in %.1f s", time.perf_counter() - t0)
             failed = {v.table for v in gate.verdicts if not v.passed}
             report.blocked = sorted(downstream(failed) & set(staged), key=list(staged).index)

@@ -13,7 +13,6 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -146,7 +145,9 @@ def bronze_to_silver(
             checks = (
                 (gate, {**params, **quality.batch_band(previous.get(source), len(files))}) if gate else None
             )
-            sr, landed = _ingest_source(spark, cfg, run_id, started_at, source, landing, staging, checks)
+            sr, landed, outcomes = _ingest_source(
+                spark, cfg, run_id, started_at, source, landing, staging, checks
+            )
             sr.seconds = round(time.perf_counter() - t0 + landing.seconds, 3)
             report.sources.append(sr)
             for lf in landed:
@@ -155,7 +156,7 @@ def bronze_to_silver(
             if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
                 log.error("%s: batch held back by failed critical expectations", source)
             else:
-                ledger_rows += _ledger_rows(spark, landed, run_id, started_at, staging, source)
+                ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
             log.info("%s: %s", source, asdict(sr))
         runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
         write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
@@ -245,7 +246,9 @@ def _ingest_source(
     landing: Landed,
     staging: str,
     checks: tuple[quality.Gate, dict[str, object]] | None = None,
-) -> tuple[SourceReport, list[LandedFile]]:
+) -> tuple[SourceReport, list[LandedFile], dict[str, dict[str, int]]]:
+    """Type, classify, validate and merge one source's landed batch. Returns its report, its files, and
+    each file's rows by outcome (for the ledger)."""
     contract = SOURCES[source]
     landed, raw_uri = landing.files, landing.raw_uri
     sr = SourceReport(source, files=len(landed), validation="passed" if checks else "skipped")
@@ -253,7 +256,7 @@ def _ingest_source(
     sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
     sr.rows_read = landing.rows
     if not landing.rows:
-        return sr, landed
+        return sr, landed, {}
 
     raw = spark.read.parquet(storage.spark_path(raw_uri))
     if contract.format == "jsonl":
@@ -269,6 +272,7 @@ def _ingest_source(
             "_source_row": F.col("_row"),
             "_ingested_at": F.lit(started_at).cast("timestamp"),
             "_run_id": F.lit(run_id),
+            "_id": F.monotonically_increasing_id(),  # fixed once materialized: names the row in this batch
         }
     )
     # Materialized once: the engines do not cache, and classifying reads the typed rows several times.
@@ -278,42 +282,60 @@ def _ingest_source(
         storage.join(staging, f"{source}.typed.parquet"),
     )
     log.info("%s: typed in %.1f s", source, time.perf_counter() - t_start)
-    batch = materialize(
+    # Only the few duplicates are written down; the batch is the typed rows joined with them, which
+    # costs far less than writing the whole batch again with its outcome.
+    dups = materialize(
         spark,
-        classify(spark, typed, _primary(source), cfg.root),
-        storage.join(staging, f"{source}.classified.parquet"),
+        duplicates(spark, typed, _primary(source), cfg.root),
+        storage.join(staging, f"{source}.duplicates.parquet"),
     )
+    batch = with_outcome(typed, dups)
     log.info("%s: typed and classified in %.1f s", source, time.perf_counter() - t_start)
 
-    counts = {
-        r["_outcome"]: r["n"] for r in batch.groupBy("_outcome").agg(F.count(F.lit(1)).alias("n")).collect()
-    }
-    sr.rows_written, sr.rows_quarantined, sr.duplicates = (
-        int(counts.get(k, 0)) for k in ("written", "quarantined", "duplicate")
-    )
-    stats = (
-        batch.where(F.col("_outcome") == "written")
+    written_row = F.col("_outcome") == "written"
+
+    def repairs(kind: str) -> Column:
+        return F.sum(F.when(written_row, F.size(F.filter("_repairs", lambda x: x.startswith(kind)))))
+
+    per_file = (
+        batch.groupBy("_file", "_outcome")
         .agg(
-            F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("repaired:")))).alias("rep"),
-            F.sum(F.size(F.filter("_repairs", lambda x: x.startswith("nulled:")))).alias("nul"),
-            F.sum(F.when(F.size("_orphan_fks") > 0, 1).otherwise(0)).alias("orph"),
+            F.count(F.lit(1)).alias("n"),
+            repairs("repaired:").alias("rep"),
+            repairs("nulled:").alias("nul"),
+            F.sum(F.when(written_row & (F.size("_orphan_fks") > 0), 1)).alias("orph"),
         )
-        .first()
+        .collect()
+    )  # one pass: the counts, the repairs and orphans of the written rows, and each file's outcomes
+    outcomes: dict[str, dict[str, int]] = {}
+    for r in per_file:
+        outcomes.setdefault(r["_file"], {})[r["_outcome"]] = int(r["n"])
+    sr.rows_written, sr.rows_quarantined, sr.duplicates = (
+        sum(int(r["n"]) for r in per_file if r["_outcome"] == k)
+        for k in ("written", "quarantined", "duplicate")
     )
-    sr.values_repaired, sr.values_nulled, sr.orphans = (int(stats[k] or 0) for k in ("rep", "nul", "orph"))
+    sr.values_repaired, sr.values_nulled, sr.orphans = (
+        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph")
+    )
+    seen = sum(int(r["n"]) for r in per_file)
 
     _write_quarantine(
         spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at
     )
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
-    batches = {t.name: (t, table_batch(written, t)) for t in targets_of(source)}
+    batches = {}
+    for t in targets_of(source):
+        rows = table_batch(written, t)
+        if t.mode == "current":  # the newest version per key: computed once, not in every check and merge
+            rows = materialize(spark, rows, storage.join(staging, f"{source}.{t.name}.parquet"))
+        batches[t.name] = (t, rows)
     verdicts = _validated(spark, cfg.root, run_id, sr, batches, *checks) if checks is not None else []
     if sr.validation == "blocked":
         # Held back: no silver table of this source changes, and the batches stay for inspection.
         sr.rows_held, sr.rows_written = sr.rows_written, 0
-        _check_counts(sr, batch.count())
-        return sr, landed
+        _check_counts(sr, seen)
+        return sr, landed, outcomes
     before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
     for table, rows in batches.values():
         if table.mode == "current":
@@ -333,13 +355,13 @@ def _ingest_source(
         v.published = True
 
     # Nothing lost: every landed row is accounted for, and the rows called written are really there.
-    _check_counts(sr, batch.count())
+    _check_counts(sr, seen)
     if after - before != sr.rows_written:
         raise ReconciliationError(
             f"{source}: {sr.rows_written} rows classified as new, but {primary.name} grew by {after - before}; "
             "was the table changed by another writer during this run?"
         )
-    return sr, landed
+    return sr, landed, outcomes
 
 
 def _check_counts(sr: SourceReport, seen: int) -> None:
@@ -425,46 +447,48 @@ def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract
     )
 
 
-def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
-    """`_outcome` for every row: quarantined (has reasons), duplicate (its key, or key and version, is
-    already in the batch or in silver), or written. Only keys seen more than once in the batch are
-    ranked, which spares sorting the whole batch; the later copies are found among those rows and
-    marked by their address, so the whole batch is read once more, not once per branch."""
+def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
+    """`_id` of the usable rows that are duplicates: a later copy of a key (or key and version) in the
+    batch, or a key already in silver. Only keys seen more than once in the batch are ranked, which
+    spares sorting the whole batch. `_id` must name each row stably (a materialized batch)."""
     key = list(primary.merge_key)
-    usable = F.size("_reasons") == 0
-    address = [F.col("_source_file"), F.coalesce(F.col("_sheet"), F.lit("")), F.col("_source_row")]
-    repeated = typed.where(usable).groupBy(*key).count().where("count > 1").select(*key)
+    usable = typed.where(F.size("_reasons") == 0)
+    repeated = usable.groupBy(*key).count().where("count > 1").select(*key)
     first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
-    later_copies = (
-        typed.where(usable)
-        .join(repeated, key, "left_semi")
+    found = (
+        usable.join(repeated, key, "left_semi")
         .withColumn("_rank", F.row_number().over(first))
         .where("_rank > 1")
-        .select(*[c.alias(f"_d{i}") for i, c in enumerate(address)], F.lit(True).alias("_copy"))
+        .select("_id")
     )
-    ranked = typed.join(
-        F.broadcast(later_copies),
-        reduce(lambda a, b: a & b, [c == F.col(f"_d{i}") for i, c in enumerate(address)]),
-        "left",
-    ).drop(*[f"_d{i}" for i in range(len(address))])
     if table_exists(primary.uri(root)):
         existing = read_table(spark, primary.uri(root))
         for part in primary.partition_by:  # only the partitions this batch can touch
-            lo, hi = typed.where(usable).agg(F.min(part), F.max(part)).first()
+            lo, hi = usable.agg(F.min(part), F.max(part)).first()
             existing = (
                 existing.where(F.col(part).between(lo, hi))
                 if lo is not None
                 else existing.where(F.lit(False))
             )
-        ranked = ranked.join(existing.select(*key).withColumn("_exists", F.lit(True)), key, "left")
-    else:
-        ranked = ranked.withColumn("_exists", F.lit(None).cast("boolean"))
+        found = found.union(usable.join(existing.select(*key), key, "left_semi").select("_id"))
+    return found.distinct()  # a later copy of a key silver holds is found twice
+
+
+def with_outcome(typed: DataFrame, duplicate_ids: DataFrame) -> DataFrame:
+    """`_outcome` for every row: quarantined (has reasons), duplicate (its `_id` is among
+    `duplicate_ids`), or written."""
+    dups = F.broadcast(duplicate_ids.select("_id", F.lit(True).alias("_dup")))
     outcome = (
-        F.when(~usable, F.lit("quarantined"))
-        .when(F.col("_copy").isNotNull() | F.col("_exists").isNotNull(), F.lit("duplicate"))
+        F.when(F.size("_reasons") > 0, F.lit("quarantined"))
+        .when(F.col("_dup").isNotNull(), F.lit("duplicate"))
         .otherwise(F.lit("written"))
     )
-    return ranked.withColumn("_outcome", outcome).drop("_copy", "_exists")
+    return typed.join(dups, "_id", "left").withColumn("_outcome", outcome).drop("_dup")
+
+
+def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
+    """Every row with its `_outcome` (see `duplicates` and `with_outcome`)."""
+    return with_outcome(typed, duplicates(spark, typed, primary, root))
 
 
 def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
@@ -494,22 +518,11 @@ def _write_quarantine(
 
 
 def _ledger_rows(
-    spark: SparkSession, landed: list[LandedFile], run_id: str, at: dt.datetime, staging: str, source: str
+    landed: list[LandedFile], outcomes: dict[str, dict[str, int]], run_id: str, at: dt.datetime
 ) -> list[dict[str, object]]:
-    per_file: dict[str, dict[str, int]] = {}
-    stage_uri = storage.join(staging, f"{source}.classified.parquet")
-    if any(lf.rows for lf in landed) and storage.exists(stage_uri):
-        counts = (
-            spark.read.parquet(storage.spark_path(stage_uri))
-            .groupBy("_file", "_outcome")
-            .agg(F.count(F.lit(1)).alias("n"))
-            .collect()
-        )
-        for r in counts:
-            per_file.setdefault(r["_file"], {})[r["_outcome"]] = int(r["n"])
     out = []
     for lf in landed:
-        c = per_file.get(lf.file.path, {})
+        c = outcomes.get(lf.file.path, {})
         out.append(
             {
                 "path": lf.file.path, "source": lf.file.source, "size": lf.file.size, "modified": lf.file.modified,

@@ -23,6 +23,7 @@ import math
 import tempfile
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,26 +244,37 @@ def _plain(value: Any) -> str | None:
 
 @dataclass
 class Gate:
-    """One job run's validations: a Great Expectations context, the suites, and what they found."""
+    """One job run's validations: a Great Expectations context, the suites, and what they found.
+    The suites may be given as a future: loading them waits for Great Expectations' import, which a
+    job does not wait for before it starts on its data."""
 
     spark: SparkSession
     root: str
     run_id: str
     job: str
-    suites: dict[str, Suite]
+    suites_loaded: dict[str, Suite] | Future[dict[str, Suite]]
     data_docs: bool = True
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
 
     @classmethod
     def for_job(cls, spark: SparkSession, cfg: Any, run_id: str, job: str) -> Gate:
-        """A job's gate: the configured suites, Data Docs as configured."""
-        return cls(spark, cfg.root, run_id, job, load_suites(cfg.quality.expectations), cfg.quality.data_docs)
+        """A job's gate: the configured suites (loaded in the background; a malformed suite fails the
+        job at its first validation, before anything is published), Data Docs as configured."""
+        loading = ThreadPoolExecutor(1, thread_name_prefix="load-suites")
+        suites = loading.submit(load_suites, cfg.quality.expectations)
+        loading.shutdown(wait=False)
+        return cls(spark, cfg.root, run_id, job, suites, cfg.quality.data_docs)
+
+    @property
+    def suites(self) -> dict[str, Suite]:
+        if isinstance(self.suites_loaded, Future):
+            self.suites_loaded = self.suites_loaded.result()
+        return self.suites_loaded
 
     def __post_init__(self) -> None:
         self._ctx: Any = None  # the Great Expectations context, made on first use (its import is slow)
         self._source: Any = None
-        self._docs_dir: str | None = None
         self._defs: dict[str, Any] = {}
 
     def _context(self) -> Any:
@@ -278,19 +290,6 @@ class Gate:
             warnings.simplefilter("ignore")
             self._ctx = gx.get_context(mode="ephemeral")
         self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # our own log says what runs
-        if self.data_docs:
-            self._docs_dir = tempfile.mkdtemp(prefix="lakehouse-docs-")
-            self._ctx.add_data_docs_site(
-                "lakehouse",
-                {
-                    "class_name": "SiteBuilder",
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": self._docs_dir,
-                    },
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                },
-            )
         self._source = self._ctx.data_sources.add_spark("lakehouse")
         return self._ctx
 
@@ -426,19 +425,30 @@ class Gate:
         write_table(
             self.spark.createDataFrame(cards, SCORECARD_SCHEMA), storage.join(self.root, "gold", DQ_SCORECARD)
         )
-        return self._write_docs() if self.data_docs and self._docs_dir else None
+        return self._write_docs() if self.data_docs else None
 
     def _write_docs(self) -> str:
         """Render the Data Docs site locally, then copy it under the storage root (any URI)."""
         import shutil
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._context().build_data_docs(site_names=["lakehouse"])
-        target = storage.join(self.root, "dq", "data_docs", self.job)
-        storage.delete_tree(target)
-        local = Path(str(self._docs_dir))
+        local = Path(tempfile.mkdtemp(prefix="lakehouse-docs-"))
         try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._context().add_data_docs_site(
+                    "lakehouse",
+                    {
+                        "class_name": "SiteBuilder",
+                        "store_backend": {
+                            "class_name": "TupleFilesystemStoreBackend",
+                            "base_directory": str(local),
+                        },
+                        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    },
+                )
+                self._ctx.build_data_docs(site_names=["lakehouse"])
+            target = storage.join(self.root, "dq", "data_docs", self.job)
+            storage.delete_tree(target)
             for f in sorted(p for p in local.rglob("*") if p.is_file()):
                 storage.write_bytes(storage.join(target, *f.relative_to(local).parts), f.read_bytes())
         finally:

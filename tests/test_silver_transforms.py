@@ -171,6 +171,7 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
             (2, [], "a.csv", None, 3),
             (3, ["missing:x"], "a.csv", None, 4),
             (4, [], "b.csv", None, 1),
+            (4, [], "d.csv", None, 2),  # a later copy of a key silver holds: one row, a duplicate
             (5, [], "w.xlsx", "WH-2", 2),  # the same row number in two sheets: ranked by sheet
             (5, [], "w.xlsx", "WH-1", 2),
             (6, ["missing:x"], "a.csv", None, 5),  # an unusable copy does not make the usable one a duplicate
@@ -184,8 +185,10 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
     spark.createDataFrame([(4,)], "order_item_id bigint").write.format("delta").save(
         str(tmp_path / "silver" / "order_items")
     )
+    batch = batch.withColumn("_id", F.monotonically_increasing_id())
+    batch = spark.createDataFrame(batch.collect(), batch.schema)  # fixed ids, as a materialized batch has
     rows = classify(spark, batch, table, str(tmp_path)).collect()
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert {r["_sheet"]: r["_outcome"] for r in rows if r["_sheet"]} == {
         "WH-1": "written",
         "WH-2": "duplicate",
@@ -197,6 +200,7 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
         ("a.csv", 3): "written",
         ("a.csv", 4): "quarantined",
         ("b.csv", 1): "duplicate",
+        ("d.csv", 2): "duplicate",
         ("a.csv", 5): "quarantined",
         ("a.csv", 6): "written",
         ("b.csv", 8): "written",
