@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ from lakehouse.delta import (
     table_exists,
     write_table,
 )
-from lakehouse.landing import BronzeFile, LandedFile, Seen, StagingWriter, discover, land
+from lakehouse.landing import Landed, LandedFile, Seen, discover, landing_pool, start_landing
 from lakehouse.silver import event_columns, event_time_window, labels_where, parse_events, typed_records
 from lakehouse.sources import SOURCES, file_date, warehouse_ids
 from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
@@ -118,30 +117,40 @@ def bronze_to_silver(
     storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver"))
     staging = storage.join(root, "_staging", "bronze_to_silver", run_id)
     ledger_rows: list[dict[str, object]] = []
-    gate: quality.Gate | None = None
-    params: dict[str, object] = {}
-    if validate:
-        quality.preload()
-        gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
-        dates = [d for d in (file_date(f.path) for f in todo) if d]
-        params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
-    else:
-        log.warning(
-            "validation skipped (--skip-validation): silver batches merged without their expectations"
-        )
-    previous = _previous_rows_per_file(spark, root)
-    # Files are landed (parsed by Python) in a background thread, a source ahead of the engine: the
+    # Files are landed (parsed into staging by Python) by worker processes, ahead of the engine: the
     # clickstream is parsed while the engine works on the smaller sources.
     by_source = {s: [f for f in todo if f.source == s] for s in SOURCES}
     by_source = {s: files for s, files in by_source.items() if files}
-    lander = ThreadPoolExecutor(1, thread_name_prefix="landing")
-    landings = {s: lander.submit(land_source, cfg, s, files, staging) for s, files in by_source.items()}
+    lander = landing_pool()
     try:
+        landings = {
+            s: start_landing(lander, s, files, staging, _expected_sheets(cfg, s))
+            for s, files in by_source.items()
+        }
+        gate: quality.Gate | None = None
+        params: dict[str, object] = {}
+        if validate:
+            quality.preload()
+            gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
+            dates = [d for d in (file_date(f.path) for f in todo) if d]
+            params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
+        else:
+            log.warning(
+                "validation skipped (--skip-validation): silver batches merged without their expectations"
+            )
+        previous = _previous_rows_per_file(spark, root)
         for source, files in by_source.items():
             if progress:
                 progress(source, len(files))
             t0 = time.perf_counter()
-            landing = landings[source].result()
+            landing = landings[source]()
+            log.info(
+                "%s: landed %d rows from %d files in %.1f s",
+                source,
+                landing.rows,
+                len(files),
+                landing.seconds,
+            )
             checks = (
                 (gate, {**params, **quality.batch_band(previous.get(source), len(files))}) if gate else None
             )
@@ -190,51 +199,9 @@ def bronze_to_silver(
     return report
 
 
-@dataclass
-class Landed:
-    """One source's new files parsed into a staging Parquet file."""
-
-    raw_uri: str
-    rows: int
-    files: list[LandedFile]
-    seconds: float
-
-
-LANDING_THREADS = 2
-FILES_PER_THREAD = 50  # each landing thread takes at least this many files
-
-
-def land_source(cfg: Config, source: str, files: list[BronzeFile], staging: str) -> Landed:
-    """Parse a source's files into raw records in the staging area (plain Python and Arrow, no engine).
-    Many files are landed by two threads, each into its own Parquet file (reading, hashing, Arrow and
-    Parquet release the interpreter lock); the records keep their file and row whatever the split."""
-    contract = SOURCES[source]
-    raw_uri = storage.join(staging, f"{source}.raw")
-    t_land = time.perf_counter()
-    expected_sheets = warehouse_ids(cfg.generator.warehouses) if contract.format == "xlsx" else ()
-    n_parts = max(1, min(LANDING_THREADS, len(files) // FILES_PER_THREAD))
-    chunks = [files[i * len(files) // n_parts : (i + 1) * len(files) // n_parts] for i in range(n_parts)]
-
-    def land_part(part: int) -> tuple[int, list[LandedFile]]:
-        writer = StagingWriter(storage.join(raw_uri, f"part-{part:05d}.parquet"), contract)
-        landed = []
-        for f in chunks[part]:
-            table, result = land(f, expected_sheets)
-            if table is not None:
-                writer.write(table)
-            landed.append(result)
-        writer.close()
-        return writer.rows, landed
-
-    if n_parts == 1:
-        parts = [land_part(0)]
-    else:
-        with ThreadPoolExecutor(n_parts, thread_name_prefix=f"landing-{source}") as pool:
-            parts = list(pool.map(land_part, range(n_parts)))
-    rows = sum(n for n, _ in parts)
-    seconds = time.perf_counter() - t_land
-    log.info("%s: landed %d rows from %d files in %.1f s", source, rows, len(files), seconds)
-    return Landed(raw_uri, rows, [lf for _, landed in parts for lf in landed], seconds)
+def _expected_sheets(cfg: Config, source: str) -> tuple[str, ...]:
+    """The sheets a workbook of this source should have (none for other formats)."""
+    return warehouse_ids(cfg.generator.warehouses) if SOURCES[source].format == "xlsx" else ()
 
 
 def _ingest_source(

@@ -13,8 +13,11 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import multiprocessing
+import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -301,3 +304,73 @@ class StagingWriter:
         self._writer.close()
         if self._sink is not None:
             storage.write_bytes(self.uri, self._sink.getvalue())
+
+
+LANDING_WORKERS = 2
+FILES_PER_PART = 50  # a source is split into parts of at least this many files
+
+
+@dataclass
+class Landed:
+    """One source's new files parsed into staging Parquet files (one per part)."""
+
+    raw_uri: str
+    rows: int
+    files: list[LandedFile]
+    seconds: float
+
+
+def land_part(
+    source: str, files: list[BronzeFile], expected_sheets: tuple[str, ...], uri: str
+) -> tuple[int, list[LandedFile], float]:
+    """Land files into one staging Parquet file: rows written, each file's result, seconds taken."""
+    started = time.perf_counter()
+    writer = StagingWriter(uri, SOURCES[source])
+    landed = []
+    for f in files:
+        table, result = land(f, expected_sheets)
+        if table is not None:
+            writer.write(table)
+        landed.append(result)
+    writer.close()
+    return writer.rows, landed, time.perf_counter() - started
+
+
+def start_landing(
+    pool: Executor, source: str, files: list[BronzeFile], staging: str, expected_sheets: Iterable[str] = ()
+) -> Callable[[], Landed]:
+    """Start landing a source's files on `pool` and return what waits for the result. Many files are
+    split into parts landed side by side, each into its own Parquet file; the records keep their file
+    and row whatever the split, and the files their order."""
+    raw_uri = storage.join(staging, f"{source}.raw")
+    n_parts = max(1, min(LANDING_WORKERS, len(files) // FILES_PER_PART))
+    chunks = [files[i * len(files) // n_parts : (i + 1) * len(files) // n_parts] for i in range(n_parts)]
+    sheets = tuple(expected_sheets)
+    futures = [
+        pool.submit(land_part, source, chunk, sheets, storage.join(raw_uri, f"part-{i:05d}.parquet"))
+        for i, chunk in enumerate(chunks)
+    ]
+
+    def result() -> Landed:
+        parts = [f.result() for f in futures]
+        landed = [lf for _, files, _ in parts for lf in files]
+        return Landed(raw_uri, sum(n for n, _, _ in parts), landed, max(s for _, _, s in parts))
+
+    return result
+
+
+def land_source(
+    source: str, files: list[BronzeFile], staging: str, expected_sheets: Iterable[str] = ()
+) -> Landed:
+    """Land a source's files now, in this process."""
+    with ThreadPoolExecutor(LANDING_WORKERS, thread_name_prefix=f"landing-{source}") as pool:
+        return start_landing(pool, source, files, staging, expected_sheets)()
+
+
+def landing_pool() -> ProcessPoolExecutor:
+    """Worker processes for landing. Parsing is mostly Python: in threads it would contend for the
+    interpreter lock with the job's own thread (validation is Python too), and each would wait on the
+    other. Forked by a fork server, which is safe beside the engine's threads."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["lakehouse.landing"])
+    return ProcessPoolExecutor(LANDING_WORKERS, mp_context=ctx)

@@ -12,9 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.config import Config
-from lakehouse.ingest import classify, land_source, latest_per_key, with_orphan_flags
-from lakehouse.landing import BronzeFile, FileRejected, land, land_csv, land_jsonl
+from lakehouse.ingest import classify, latest_per_key, with_orphan_flags
+from lakehouse.landing import (
+    BronzeFile,
+    FileRejected,
+    land,
+    land_csv,
+    land_jsonl,
+    land_source,
+    landing_pool,
+    start_landing,
+)
 from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
 from lakehouse.sources import CLICKSTREAM, ORDER_ITEMS, ORDERS
 from lakehouse.tables import SILVER
@@ -288,7 +296,8 @@ def test_landing_rejects_a_workbook_that_is_not_one(tmp_path: Path) -> None:
     assert table is None and result.status == "rejected" and result.reason.startswith("not an XLSX workbook")
 
 
-def test_many_files_are_landed_by_two_threads_into_the_same_records(tmp_path: Path, cfg: Config) -> None:
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_many_files_are_landed_in_two_parts_into_the_same_records(tmp_path: Path, workers: str) -> None:
     files = []
     for i in range(120):
         data = b"".join(b'{"event_id":"e%d-%d"}\n' % (i, j) for j in range(i % 7)) + (b"\n" if i % 3 else b"")
@@ -296,7 +305,11 @@ def test_many_files_are_landed_by_two_threads_into_the_same_records(tmp_path: Pa
             _file(tmp_path, f"clickstream/date=2026-01-01/hour=00/f{i:03d}.jsonl", data, "clickstream")
         )
     files.append(_file(tmp_path, "clickstream/date=2026-01-01/hour=00/empty.jsonl", b"", "clickstream"))
-    landing = land_source(cfg, "clickstream", files, str(tmp_path / "staging"))
+    if workers == "threads":
+        landing = land_source("clickstream", files, str(tmp_path / "staging"))
+    else:  # as the job does it
+        with landing_pool() as pool:
+            landing = start_landing(pool, "clickstream", files, str(tmp_path / "staging"))()
     assert len(list((tmp_path / "staging" / "clickstream.raw").glob("part-*.parquet"))) == 2
     assert [lf.file.path for lf in landing.files] == [f.path for f in files]  # in the order given
     assert [lf.status for lf in landing.files].count("rejected") == 1 + sum(i % 7 == 0 for i in range(120))
