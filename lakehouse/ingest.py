@@ -286,6 +286,8 @@ def _ingest_source(
     )
     seen = sum(int(r["n"]) for r in per_file)
 
+    if checks is not None:
+        checks[0].ready()  # a malformed suite fails the run here, before this source writes anything
     _write_quarantine(
         spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at
     )

@@ -268,6 +268,10 @@ class Gate:
 
     @property
     def suites(self) -> dict[str, Suite]:
+        return self.ready()
+
+    def ready(self) -> dict[str, Suite]:
+        """The suites, once loaded: a malformed one raises SuiteError here."""
         if isinstance(self.suites_loaded, Future):
             self.suites_loaded = self.suites_loaded.result()
         return self.suites_loaded

@@ -18,6 +18,7 @@ from deltalake import DeltaTable
 from generators.runner import generate
 from lakehouse.config import Config, load_config
 from lakehouse.ingest import bronze_to_silver
+from lakehouse.quality import SuiteError
 from lakehouse.sources import SOURCES
 from lakehouse.tables import SILVER
 from tests.bronze_audit import Bronze
@@ -430,4 +431,22 @@ def test_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path, spark: object) 
     bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
     assert not (tmp_path / "_staging" / "bronze_to_silver").exists() or not any(
         (tmp_path / "_staging" / "bronze_to_silver").iterdir()
+    )
+
+
+def test_a_malformed_suite_fails_the_run_before_anything_is_published(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), small_settings(), days=1)  # type: ignore[arg-type]  # dirty: quarantine too
+    suites = tmp_path / "expectations"
+    shutil.copytree(load_config(env={}).quality.expectations, suites)
+    good = (suites / "silver" / "orders.yaml").read_text()
+    (suites / "silver" / "orders.yaml").write_text("expectations: [")
+    cfg = load_config(root=str(tmp_path), env={}, overrides={"quality.expectations": str(suites)})
+    with pytest.raises(SuiteError, match=r"orders\.yaml is not valid YAML"):
+        bronze_to_silver(spark, cfg, "bad-suite")  # type: ignore[arg-type]
+    assert not (tmp_path / "silver").exists() or not any((tmp_path / "silver").iterdir()), "nothing published"
+    assert not (tmp_path / "_staging" / "bronze_to_silver" / "bad-suite").exists()
+    (suites / "silver" / "orders.yaml").write_text(good)
+    bronze_to_silver(spark, cfg, "fixed")  # type: ignore[arg-type]
+    assert len(silver(tmp_path, "quarantine")) > 0, (
+        "the failed run had rows to quarantine, and kept them back"
     )

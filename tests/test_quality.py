@@ -366,6 +366,28 @@ def test_clean_runs_record_results_scorecards_and_data_docs(published: Bronze, s
             and "gold.fact_orders"
             in (root / "dq" / "data_docs" / "silver_to_gold" / "index.html").read_text()
         )
+    validations = root / "dq" / "data_docs" / "silver_to_gold" / "validations"
+    assert list(validations.rglob("*gold.fact_orders*.html")), "the validation results are in the site"
+
+
+def test_data_docs_leave_no_temporary_files(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    check = Check(
+        "expect_column_values_to_not_be_null", {"column": "customer_id"}, "critical", "completeness"
+    )
+    suite = Suite("silver", "customers", (check,), "customers.yaml")
+    gate = Gate(spark, str(tmp_path / "lake"), "docs-run", "test", {suite.name: suite}, data_docs=True)
+    assert gate.validate(
+        "silver", "customers", spark.createDataFrame([(1,)], "customer_id bigint"), {}
+    ).passed
+    assert not list(temp.iterdir()), "nothing rendered before the results are recorded"
+    index = gate.record()
+    assert index is not None and Path(index).is_file()
+    assert not list(temp.iterdir()), "the site was rendered in a temporary directory, then removed"
 
 
 def test_lakehouse_validate_on_demand(published: Bronze, capsys: pytest.CaptureFixture[str]) -> None:
