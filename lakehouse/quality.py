@@ -439,8 +439,9 @@ class Gate:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                site = f"lakehouse-{local.name}"  # one site per rendering: record() may be called again
                 self._context().add_data_docs_site(
-                    "lakehouse",
+                    site,
                     {
                         "class_name": "SiteBuilder",
                         "store_backend": {
@@ -450,7 +451,7 @@ class Gate:
                         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                     },
                 )
-                self._ctx.build_data_docs(site_names=["lakehouse"])
+                self._ctx.build_data_docs(site_names=[site])
             target = storage.join(self.root, "dq", "data_docs", self.job)
             storage.delete_tree(target)
             for f in sorted(p for p in local.rglob("*") if p.is_file()):
