@@ -249,7 +249,7 @@ def silver_to_gold(
         for name, df in tables.items():
             staged[name] = materialize(spark, df, storage.join(staging, name))
 
-    gate = None
+    gate: quality.Gate | None = None
     if validate:  # Great Expectations and the suites load in the background while gold is built
         quality.preload()
         gate = quality.Gate.for_job(spark, cfg, run_id, "silver_to_gold")

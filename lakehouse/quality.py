@@ -260,7 +260,7 @@ class Gate:
     @classmethod
     def for_job(cls, spark: SparkSession, cfg: Any, run_id: str, job: str) -> Gate:
         """A job's gate: the configured suites (loaded in the background; a malformed suite fails the
-        job at its first validation, before anything is published), Data Docs as configured."""
+        job when they are first needed, before anything is published), Data Docs as configured."""
         loading = ThreadPoolExecutor(1, thread_name_prefix="load-suites")
         suites = loading.submit(load_suites, cfg.quality.expectations)
         loading.shutdown(wait=False)
