@@ -243,20 +243,19 @@ def _ingest_source(
         }
     )
     # Materialized once: the engines do not cache, and classifying reads the typed rows several times.
-    typed = materialize(
-        spark,
-        with_orphan_flags(spark, cfg.root, typed, contract),
-        storage.join(staging, f"{source}.typed.parquet"),
-    )
+    typed = materialize(spark, typed, storage.join(staging, f"{source}.typed.parquet"))
     log.info("%s: typed in %.1f s", source, time.perf_counter() - t_start)
-    # Only the few duplicates are written down; the batch is the typed rows joined with them, which
-    # costs far less than writing the whole batch again with its outcome.
-    dups = materialize(
+    # Only the few rows that are duplicates or orphans are written down; the batch is the typed rows
+    # joined with them, which costs far less than writing the whole batch again with its outcome (or
+    # joining every parent table to the whole batch).
+    flags = materialize(
         spark,
-        duplicates(spark, typed, _primary(source), cfg.root),
-        storage.join(staging, f"{source}.duplicates.parquet"),
+        row_flags(
+            duplicates(spark, typed, _primary(source), cfg.root), orphans(spark, cfg.root, typed, contract)
+        ),
+        storage.join(staging, f"{source}.flags.parquet"),
     )
-    batch = with_outcome(typed, dups)
+    batch = with_outcome(typed, flags)
     log.info("%s: typed and classified in %.1f s", source, time.perf_counter() - t_start)
 
     written_row = F.col("_outcome") == "written"
@@ -443,21 +442,43 @@ def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root
     return found.distinct()  # a later copy of a key silver holds is found twice
 
 
-def with_outcome(typed: DataFrame, duplicate_ids: DataFrame) -> DataFrame:
-    """`_outcome` for every row: quarantined (has reasons), duplicate (its `_id` is among
-    `duplicate_ids`), or written."""
-    dups = F.broadcast(duplicate_ids.select("_id", F.lit(True).alias("_dup")))
+def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """`_id` and `_orphan_fks` of the usable rows with an orphan foreign key (see `with_orphan_flags`),
+    found on the ids and keys alone: joining the parents to the whole rows would copy every column."""
+    keys = [c.name for c in contract.columns if c.references]
+    if not keys:
+        return spark.createDataFrame([], "_id bigint, _orphan_fks array<string>")
+    usable = typed.where(F.size("_reasons") == 0).select("_id", *keys)
+    flagged = with_orphan_flags(spark, root, usable, contract)
+    return flagged.where(F.size("_orphan_fks") > 0).select("_id", "_orphan_fks")
+
+
+def row_flags(duplicate_ids: DataFrame, orphan_rows: DataFrame) -> DataFrame:
+    """The rows that are duplicates or orphans, by `_id`: `_dup` (true or null) and `_orphan_fks`."""
+    return duplicate_ids.select("_id", F.lit(True).alias("_dup")).join(orphan_rows, "_id", "full")
+
+
+def with_outcome(typed: DataFrame, flags: DataFrame) -> DataFrame:
+    """`_outcome` for every row: quarantined (has reasons), duplicate (`flags` marks its `_id` so), or
+    written; and `_orphan_fks` from `flags` (empty for the rows it does not name)."""
     outcome = (
         F.when(F.size("_reasons") > 0, F.lit("quarantined"))
         .when(F.col("_dup").isNotNull(), F.lit("duplicate"))
         .otherwise(F.lit("written"))
     )
-    return typed.join(dups, "_id", "left").withColumn("_outcome", outcome).drop("_dup")
+    return (
+        typed.join(F.broadcast(flags), "_id", "left")
+        .withColumn("_outcome", outcome)
+        .withColumn("_orphan_fks", F.coalesce("_orphan_fks", F.array().cast("array<string>")))
+        .drop("_dup")
+    )
 
 
-def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
-    """Every row with its `_outcome` (see `duplicates` and `with_outcome`)."""
-    return with_outcome(typed, duplicates(spark, typed, primary, root))
+def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """Every row with its `_outcome` and `_orphan_fks` (see `duplicates`, `orphans` and `with_outcome`)."""
+    return with_outcome(
+        typed, row_flags(duplicates(spark, typed, primary, root), orphans(spark, root, typed, contract))
+    )
 
 
 def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:

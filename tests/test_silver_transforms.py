@@ -170,32 +170,44 @@ def test_malformed_and_impossible_events(spark) -> None:  # type: ignore[no-unty
 def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     table = SILVER["order_items"]
     schema = (
-        "order_item_id bigint, _reasons array<string>, _source_file string, _sheet string, _source_row int"
+        "order_item_id bigint, order_id bigint, product_id bigint, _reasons array<string>, "
+        "_source_file string, _sheet string, _source_row int"
     )
     batch = spark.createDataFrame(
         [
-            (1, [], "a.csv", None, 1),
-            (1, [], "a.csv", None, 2),
-            (2, [], "a.csv", None, 3),
-            (3, ["missing:x"], "a.csv", None, 4),
-            (4, [], "b.csv", None, 1),
-            (4, [], "d.csv", None, 2),  # a later copy of a key silver holds: one row, a duplicate
-            (5, [], "w.xlsx", "WH-2", 2),  # the same row number in two sheets: ranked by sheet
-            (5, [], "w.xlsx", "WH-1", 2),
-            (6, ["missing:x"], "a.csv", None, 5),  # an unusable copy does not make the usable one a duplicate
-            (6, [], "a.csv", None, 6),
-            (7, [], "c.csv", None, 9),
-            (7, [], "b.csv", None, 8),
-            (7, [], "c.csv", None, 3),
+            (1, 100, 10, [], "a.csv", None, 1),
+            (1, 100, 10, [], "a.csv", None, 2),
+            (2, 999, 10, [], "a.csv", None, 3),  # written, and an orphan: its order is not in silver
+            (3, 999, 10, ["missing:x"], "a.csv", None, 4),  # quarantined: not judged as an orphan
+            (4, 100, 10, [], "b.csv", None, 1),
+            (4, 100, 10, [], "d.csv", None, 2),  # a later copy of a key silver holds: one row, a duplicate
+            (5, 100, 10, [], "w.xlsx", "WH-2", 2),  # the same row number in two sheets: ranked by sheet
+            (5, 100, 10, [], "w.xlsx", "WH-1", 2),
+            (
+                6,
+                100,
+                10,
+                ["missing:x"],
+                "a.csv",
+                None,
+                5,
+            ),  # an unusable copy does not make the usable one a duplicate
+            (6, 100, 10, [], "a.csv", None, 6),
+            (7, 100, 10, [], "c.csv", None, 9),
+            (7, 100, 10, [], "b.csv", None, 8),
+            (7, 100, 77, [], "c.csv", None, 3),  # a duplicate, and an orphan (product 77)
         ],
         schema,
     )
+    silver = tmp_path / "silver"
     spark.createDataFrame([(4,)], "order_item_id bigint").write.format("delta").save(
-        str(tmp_path / "silver" / "order_items")
+        str(silver / "order_items")
     )
+    spark.createDataFrame([(100,)], "order_id bigint").write.format("delta").save(str(silver / "orders"))
+    spark.createDataFrame([(10,)], "product_id bigint").write.format("delta").save(str(silver / "products"))
     batch = batch.withColumn("_id", F.monotonically_increasing_id())
     batch = spark.createDataFrame(batch.collect(), batch.schema)  # fixed ids, as a materialized batch has
-    rows = classify(spark, batch, table, str(tmp_path)).collect()
+    rows = classify(spark, batch, table, str(tmp_path), ORDER_ITEMS).collect()
     assert len(rows) == 13
     assert {r["_sheet"]: r["_outcome"] for r in rows if r["_sheet"]} == {
         "WH-1": "written",
@@ -215,6 +227,9 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
         ("c.csv", 3): "duplicate",
         ("c.csv", 9): "duplicate",
     }
+    orphans = {(r["_source_file"], r["_source_row"]): r["_orphan_fks"] for r in rows if r["_orphan_fks"]}
+    assert orphans == {("a.csv", 3): ["order_id"], ("c.csv", 3): ["product_id"]}
+    assert all(r["_orphan_fks"] == [] for r in rows if (r["_source_file"], r["_source_row"]) not in orphans)
 
 
 def test_latest_version_per_key(spark) -> None:  # type: ignore[no-untyped-def]
