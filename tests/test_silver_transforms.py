@@ -24,7 +24,7 @@ from lakehouse.landing import (
     start_landing,
 )
 from lakehouse.silver import event_columns, event_time_window, parse_events, typed_records
-from lakehouse.sources import CLICKSTREAM, ORDER_ITEMS, ORDERS
+from lakehouse.sources import CLICKSTREAM, ORDER_ITEMS, ORDERS, file_date
 from lakehouse.tables import SILVER
 
 ADDR = ["_file", "_sheet", "_row", "_raw", "_shape_ok"]
@@ -127,8 +127,10 @@ def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-de
 
 
 def _events(spark, lines, file="clickstream/date=2026-01-02/hour=01/e.jsonl"):  # type: ignore[no-untyped-def]
-    rows = [(file, None, i + 1, line, True) for i, line in enumerate(lines)]
-    raw = spark.createDataFrame(rows, "_file string, _sheet string, _row int, _raw string, _shape_ok boolean")
+    rows = [(file, None, i + 1, line, True, file_date(file)) for i, line in enumerate(lines)]
+    raw = spark.createDataFrame(
+        rows, "_file string, _sheet string, _row int, _raw string, _shape_ok boolean, _file_date date"
+    )
     return event_columns(
         event_time_window(typed_records(parse_events(raw), CLICKSTREAM, malformed="malformed_json"))
     )
@@ -302,6 +304,10 @@ def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> N
     ]  # fmt: skip
     lines = data.split(b"\n")  # what the line numbers mean: every line counts, blank ones are skipped
     assert [r["_row"] for r in t] == [i for i, line in enumerate(lines, start=1) if line.strip()]
+    assert {r["_file_date"] for r in t} == {None}  # no date in the path
+    dated = "clickstream/date=2026-01-02/hour=01/e.jsonl"
+    t = land_jsonl(CLICKSTREAM, _file(tmp_path, dated, data, "clickstream"), data).to_pylist()
+    assert {r["_file_date"] for r in t} == {dt.date(2026, 1, 2)}  # what the event window judges by
     with pytest.raises(FileRejected):
         land_jsonl(CLICKSTREAM, _file(tmp_path, "z.jsonl", b"", "clickstream"), b"")
 
