@@ -209,6 +209,10 @@ def get_spark(cfg: Config, app_name: str = "lakehouse") -> SparkSession:
         log.info("starting Spark session: engine=%s", mode)
         if mode == "embedded":
             _session = _connect(_start_embedded(cfg))
+            # In-process, there is no network to reattach across, and reattaching (with its
+            # asynchronous releases) is where Sail 0.7.2 once failed a command mid-run with
+            # "task context not found for operation". Plain execution is fully supported by Sail.
+            _session.client.disable_reattachable_execute()
         elif mode == "remote":
             url = remote_url(cfg)
             _reachable(url)

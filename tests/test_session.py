@@ -53,6 +53,8 @@ def test_embedded_session_runs_sql_and_delta(spark: object, cfg: Config) -> None
     assert read_table(spark, uri).count() == 7  # type: ignore[arg-type]
     assert read_table(spark, uri, version=0).count() == 5  # type: ignore[arg-type]
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"  # type: ignore[attr-defined]
+    # Plain execution, not reattachable (see get_spark): no ReattachExecute or ReleaseExecute calls.
+    assert spark.client._use_reattachable_execute is False  # type: ignore[attr-defined]
 
 
 def test_auto_means_remote_when_spark_remote_is_set() -> None:
