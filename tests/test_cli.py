@@ -103,3 +103,20 @@ def test_silver_to_gold_on_an_empty_root_says_what_to_do(
 ) -> None:
     assert main(["run", "silver-to-gold", "--root", str(tmp_path)]) == 1
     assert "run bronze_to_silver first" in capsys.readouterr().out
+
+
+def test_a_failed_job_names_the_engine_error_in_one_line() -> None:
+    from lakehouse.pipeline import cause
+
+    grpc_error = RuntimeError(
+        "<_MultiThreadedRendezvous of RPC that terminated with:\n"
+        "\tstatus = StatusCode.INTERNAL\n"
+        '\tdetails = "internal error: task context not found for operation"\n'
+        '\tdebug_error_string = "INTERNAL:internal error: task context not found for operation"\n>'
+    )
+    assert cause(grpc_error) == "internal error: task context not found for operation"
+    assert (
+        cause(ValueError("bad value in orders_2026-01-01.csv\nmore detail"))
+        == "bad value in orders_2026-01-01.csv"
+    )
+    assert cause(ValueError("")) == ""
