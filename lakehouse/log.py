@@ -1,15 +1,26 @@
-"""Logging that carries the run id on every line."""
+"""Logging that carries the run id on every line, and the one-line causes users are shown."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 
 
 def new_run_id() -> str:
     """Sortable and unique enough: UTC time plus a short random suffix."""
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def one_line(message: str) -> str:
+    """What failed, in one line: the message's first line or, for an error the Spark Connect client
+    passes on from gRPC (whose first line is only "<_MultiThreadedRendezvous of RPC ...>" or
+    "<_InactiveRpcError ...>"), the server's own words (its `details`)."""
+    text = message.strip()
+    if details := re.search(r'details = "(.*?)"\n', text + "\n"):
+        return details[1]
+    return text.splitlines()[0] if text else ""
 
 
 class _RunIdFilter(logging.Filter):

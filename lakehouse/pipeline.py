@@ -4,7 +4,6 @@ parse arguments, set up logging with the run id, build the session, run the step
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lakehouse.config import ConfigError, load_config
-from lakehouse.log import new_run_id, setup_logging
+from lakehouse.log import new_run_id, one_line, setup_logging
 from lakehouse.session import EngineError, get_spark, resolve_engine
 
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -59,20 +58,10 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
     except Exception as exc:  # the traceback goes to the log; the last line says what failed
         log.exception("%s failed", name)
         print(
-            f"{name} [{run_id}]: failed with {type(exc).__name__}: {cause(exc)} (rerun it: runs are idempotent)",
+            f"{name} [{run_id}]: failed with {type(exc).__name__}: {one_line(str(exc))} (rerun it: runs are idempotent)",
             file=sys.stderr,
         )
         return 1
-
-
-def cause(exc: BaseException) -> str:
-    """One line saying what failed: the first line of the message, or for an error the Spark Connect
-    client passes on from gRPC (whose first line is only "<_MultiThreadedRendezvous of RPC ...>"),
-    the server's own words (its `details`)."""
-    text = str(exc).strip()
-    if details := re.search(r'details = "(.*?)"\n', text + "\n"):
-        return details[1]
-    return text.splitlines()[0] if text else ""
 
 
 def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lakehouse import storage
+from lakehouse.log import one_line
 from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, GOLD, LEDGER, REGISTRIES, SILVER, silver_uri
 
 if TYPE_CHECKING:
@@ -467,7 +468,7 @@ def _error_of(info: Any) -> str | None:
     if not isinstance(info, dict):
         return None
     if info.get("raised_exception"):
-        return str(info.get("exception_message") or "unknown error").strip().splitlines()[0]
+        return one_line(str(info.get("exception_message") or "unknown error")) or "unknown error"
     for value in info.values():
         if (msg := _error_of(value)) is not None:
             return msg

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.config import Config
+from lakehouse.log import one_line
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -164,9 +165,7 @@ def _connect(url: str) -> SparkSession:
         session = ConnectSession.builder.remote(url).getOrCreate()
         session.conf.set("spark.sql.session.timeZone", "UTC")
     except Exception as exc:
-        raise EngineError(
-            f"could not connect to Spark Connect at {url}: {str(exc).splitlines()[0]}"
-        ) from None
+        raise EngineError(f"could not connect to Spark Connect at {url}: {one_line(str(exc))}") from None
     return session  # type: ignore[return-value]
 
 
@@ -185,9 +184,9 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DeltaUnavailableError(
-            f"the classic Spark session could not start with Delta Lake ({first}). " + _delta_help()
+            f"the classic Spark session could not start with Delta Lake ({one_line(str(exc)) or type(exc).__name__}). "
+            + _delta_help()
         ) from None
     try:
         session._jvm.java.lang.Class.forName(DELTA_CATALOG)  # type: ignore[attr-defined]
