@@ -67,6 +67,13 @@ def test_clean_orders_pass_unchanged(spark) -> None:  # type: ignore[no-untyped-
             "repaired:updated_at",
         ),
         ({"customer_id": " 7 "}, "customer_id", 7, "repaired:customer_id"),
+        (
+            {"updated_at": " 2026-01-02T10:00:00Z"},
+            "updated_at",
+            dt.datetime(2026, 1, 2, 10),
+            "repaired:updated_at",
+        ),
+        ({"order_date": "2026-01-15 "}, "order_date", dt.date(2026, 1, 15), "repaired:order_date"),
         ({"ship_date": "not a date"}, "ship_date", None, "nulled:ship_date"),
     ],
 )
@@ -85,6 +92,10 @@ def test_repairs_and_nulled_optionals(spark, change, column, value, repair) -> N
         ({"order_date": "2026-02-30"}, "invalid:order_date"),
         ({"status": "Lost"}, "invalid:status"),
         ({"updated_at": "yesterday"}, "invalid:updated_at"),
+        # ISO-shaped, but not a real time: a cast and a pattern agree on these
+        ({"updated_at": "2026-02-30T10:00:00Z"}, "invalid:updated_at"),
+        ({"updated_at": "2026-01-02T24:00:00Z"}, "invalid:updated_at"),
+        ({"updated_at": "2026-01-02T10:00:00.5Z"}, "invalid:updated_at"),
     ],
 )
 def test_unusable_required_values_are_reasons(spark, change, reason) -> None:  # type: ignore[no-untyped-def]
