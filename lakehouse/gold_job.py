@@ -230,14 +230,12 @@ class StagedValidation:
 
     def wait(self) -> None:
         """Every submitted validation done; the first that raised raises here."""
-        try:
-            for future in self._pending:
-                future.result()
-        finally:
-            self.close()
+        for future in self._pending:
+            future.result()
 
     def close(self) -> None:
-        """Drop what has not started and wait for what has (it reads the staging area)."""
+        """Drop what has not started and wait for what has (it reads the staging area): before the
+        staging area is deleted, whether the job succeeded or not."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -315,17 +313,18 @@ def silver_to_gold(
         stage(build_kpis(dict(staged)))
         log.info("%d gold tables built and staged in %.1f s", len(staged), time.perf_counter() - started)
         reconcile(spark, root, staged)
-        if gate is not None and checks is not None:
+        if checks is not None:
             t0 = time.perf_counter()
             checks.wait()
+            verdicts = checks.gate.verdicts
             log.info(
                 "%d gold tables validated in %.1f s, beside the build; waited %.1f s for the last",
-                len(gate.verdicts), gate.seconds, time.perf_counter() - t0,
+                len(verdicts), checks.gate.seconds, time.perf_counter() - t0,
             )  # fmt: skip
-            failed = {v.table for v in gate.verdicts if not v.passed}
+            failed = {v.table for v in verdicts if not v.passed}
             report.blocked = sorted(downstream(failed) & set(staged), key=list(staged).index)
             report.validation = (
-                "blocked" if failed else "warnings" if any(v.warnings for v in gate.verdicts) else "passed"
+                "blocked" if failed else "warnings" if any(v.warnings for v in verdicts) else "passed"
             )
         else:
             report.validation = "skipped"
