@@ -24,10 +24,14 @@ ID_PATTERN = r"^[0-9]+$"
 NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]+$"
 ISO_DATE = SPARK_DATE_PATTERNS[0]
+# The clean ISO forms (the first date pattern, the first two timestamp patterns), which a cast parses;
+# the other patterns parse what does not match them.
 ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 ISO_TIMESTAMP_TEXT = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{3})?Z$"  # milliseconds or none
 )
+OTHER_DATE_PATTERNS = SPARK_DATE_PATTERNS[1:]
+OTHER_TIMESTAMP_PATTERNS = SPARK_TIMESTAMP_PATTERNS[2:]
 
 
 WHITESPACE = " \t\r\n"
@@ -62,15 +66,14 @@ def _typed(text: Column, kind: str, allowed: tuple[str, ...] | None) -> Column:
         return F.when(text.rlike(r"^-?[0-9]+$"), text.try_cast("int"))
     if kind == "decimal":
         return F.when(text.rlike(NUMBER_PATTERN), text.try_cast(SPARK_TYPES["decimal"]))
-    # The clean ISO forms by a cast (a third of the cost of parsing them by pattern, and the same values,
-    # invalid dates included); the other formats only for the rows that need them.
+    # A cast costs a third of a pattern parse and gives the same values, invalid dates included.
     if kind == "date":
         return F.when(text.rlike(ISO_DATE_TEXT), text.try_cast("date")).otherwise(
-            F.to_date(_parse_any(text, SPARK_DATE_PATTERNS[1:]))
+            F.to_date(_parse_any(text, OTHER_DATE_PATTERNS))
         )
     if kind == "timestamp":
         return F.when(text.rlike(ISO_TIMESTAMP_TEXT), text.try_cast("timestamp")).otherwise(
-            _parse_any(text, SPARK_TIMESTAMP_PATTERNS[2:])
+            _parse_any(text, OTHER_TIMESTAMP_PATTERNS)
         )
     if kind == "enum":
         return _canonical(text, allowed or ())
