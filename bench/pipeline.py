@@ -5,38 +5,74 @@ full history, then one incremental day after it.
 
 The bronze is generated once (cached under the system temp directory); every run copies it into a
 fresh root and runs `lakehouse run all` as a user would, in its own process, so memory figures are
-that run's. Each job's own seconds are read from the summary it prints.
+that run's. Each job's own seconds are read from the summary it prints. CPU seconds (the machine's
+busy time during the run: the run's own on an otherwise idle machine) show how busy the two cores
+were. A machine check (a fixed single-core workload) is timed before and after the runs: shared
+machines change speed by tens of percent from hour to hour, so figures are comparable only between
+runs whose checks agree.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _run(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) of the command, and its output."""
+    """Wall seconds, peak RSS (MiB) and CPU seconds of the command, and its output."""
     wrapped = [sys.executable, "-c", (
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "s = time.perf_counter() - t\n"
         "print(p.stdout); print(p.stderr[-2000:], file=sys.stderr)\n"
-        "print('BENCH', s, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode)\n"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print('BENCH', s, u.ru_maxrss / 1024, p.returncode, u.ru_utime + u.ru_stime)\n"
     ), *cmd]  # fmt: skip
+    busy = _busy_seconds()
     out = subprocess.run(wrapped, capture_output=True, text=True, cwd=REPO)
+    busy = _busy_seconds() - busy
     line = [x for x in out.stdout.splitlines() if x.startswith("BENCH")][-1].split()
     if line[3] != "0":
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return float(line[1]), float(line[2]), out.stdout
+    return float(line[1]), float(line[2]), busy if busy > 0 else float(line[4]), out.stdout
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (Linux), or 0 where that is unknown. It counts the
+    landing workers, which the run's own usage misses (they are not its direct children)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_check() -> float:
+    """Milliseconds for a fixed single-core workload (median of 5): the same code's figures are only
+    comparable between runs whose check agrees, as shared machines change speed by tens of percent."""
+    data = bytes(range(256)) * 20_000
+
+    def work() -> float:
+        t = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        zlib.compress(data, 6)
+        sorted(range(300_000, 0, -1), key=lambda x: x % 1000)
+        return time.perf_counter() - t
+
+    return 1000 * statistics.median(work() for _ in range(5))
 
 
 def _rows(output: str) -> int:
@@ -70,9 +106,12 @@ def main() -> int:
     if args.compare_validation:
         variants["unvalidated"] = ["--skip-validation"]
     results = {}
+    before = machine_check()
+    print(f"machine check: {before:.0f} ms (a fixed single-core workload; lower is faster)")
     for name, extra in variants.items():
         print(f"-- {name}")
         results[name] = _measure(args, cache, lakehouse, extra)
+    print(f"machine check: {before:.0f} ms before the runs, {machine_check():.0f} ms after")
     if args.compare_validation:
         v, u = results["validated"]["full_seconds"], results["unvalidated"]["full_seconds"]
         print(f"validation adds {100 * (v - u) / u:.1f}% to the full pipeline ({v:.1f} s against {u:.1f} s)")
@@ -88,26 +127,28 @@ def _job_seconds(output: str) -> tuple[float, float]:
 
 def _measure(args: argparse.Namespace, cache: Path, lakehouse: str, extra: list[str]) -> dict[str, float]:
     run_all = [lakehouse, "run", "all", "--log-level", "WARNING", *extra]
-    full, incr, peaks, rows = [], [], [], 0
+    full, incr, peaks, cpus, rows = [], [], [], [], 0
     steps: dict[str, list[float]] = {"b2s_full": [], "s2g_full": [], "b2s_day": [], "s2g_day": []}
     for i in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
         try:
             shutil.copytree(cache / "bronze", root / "bronze")
-            t1, p1, out1 = _run([*run_all, "--root", str(root)])
+            t1, p1, c1, out1 = _run([*run_all, "--root", str(root)])
             rows = _rows(out1) or rows
             subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
                            check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-            t2, p2, out2 = _run([*run_all, "--root", str(root)])
+            t2, p2, _, out2 = _run([*run_all, "--root", str(root)])
             jobs = (*_job_seconds(out1), *_job_seconds(out2))
             for k, v in zip(steps, jobs, strict=True):
                 steps[k].append(v)
             full.append(t1)
             incr.append(t2)
             peaks.append(max(p1, p2))
+            cpus.append(c1)
             print(
                 f"run {i + 1}: full {t1:.1f} s (bronze_to_silver {jobs[0]:.1f}, silver_to_gold {jobs[1]:.1f}; "
-                f"{rows / t1:,.0f} rows/s), incremental day {t2:.1f} s (bronze_to_silver {jobs[2]:.1f}, "
+                f"{rows / t1:,.0f} rows/s; {c1:.0f} CPU-s, {c1 / t1:.2f} cores busy), "
+                f"incremental day {t2:.1f} s (bronze_to_silver {jobs[2]:.1f}, "
                 f"silver_to_gold {jobs[3]:.1f}), peak {max(p1, p2):,.0f} MiB"
             )
         finally:
@@ -116,6 +157,7 @@ def _measure(args: argparse.Namespace, cache: Path, lakehouse: str, extra: list[
     summary = {"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
                "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
                "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks)),
+               "full_cpu_seconds": round(statistics.median(cpus), 1),
                **{k: round(statistics.median(v), 1) for k, v in steps.items()}}  # fmt: skip
     print(json.dumps(summary))
     return summary

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from pyspark.sql import functions as F
 
 from lakehouse.cli import main
+from lakehouse.delta import read_table
+from lakehouse.tables import INGEST_RUNS
+from tests.test_bench import load_bench
 
 ARGS = ["--days", "2", "--scale", "0.02", "--seed", "3", "--quiet"]
 
@@ -89,13 +94,17 @@ def test_run_bronze_to_silver_then_nothing_new(
 
 
 def test_run_all_builds_silver_then_gold(
-    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, spark: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
     assert main(["run", "all", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "bronze_to_silver" in out and "fact_orders" in out and "Totals reconcile" in out
     assert (tmp_path / "gold" / "fact_order_items" / "_delta_log").is_dir()
+    bench = load_bench()  # bench/pipeline.py reads its figures from this output
+    assert all(s > 0 for s in bench._job_seconds(out))
+    runs = read_table(spark, str(tmp_path / "silver" / INGEST_RUNS))
+    assert bench._rows(out) == runs.agg(F.sum("rows_read")).first()[0] > 0
 
 
 def test_silver_to_gold_on_an_empty_root_says_what_to_do(
