@@ -232,9 +232,9 @@ def _ingest_source(
         )
     else:
         typed = typed_records(raw, contract)
-    typed = typed.withColumns(
+    typed = with_usable(typed).withColumns(
         {
-            "_raw": F.when(F.size("_reasons") > 0, F.col("_raw")),  # only quarantine keeps the raw text
+            "_raw": F.when(~F.col("_usable"), F.col("_raw")),  # only quarantine keeps the raw text
             "_source_file": F.col("_file"),
             "_source_row": F.col("_row"),
             "_ingested_at": F.lit(started_at).cast("timestamp"),
@@ -261,7 +261,9 @@ def _ingest_source(
     written_row = F.col("_outcome") == "written"
 
     def repairs(kind: str) -> Column:
-        return F.sum(F.when(written_row, F.size(F.filter("_repairs", lambda x: x.startswith(kind)))))
+        # Filtering arrays only where there is something to filter: most rows have no repairs.
+        labelled = F.when(F.size("_repairs") > 0, F.size(F.filter("_repairs", lambda x: x.startswith(kind))))
+        return F.sum(F.when(written_row, labelled))
 
     per_file = (
         batch.groupBy("_file", "_outcome")
@@ -415,16 +417,26 @@ def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract
     )
 
 
+def with_usable(typed: DataFrame) -> DataFrame:
+    """`_usable`: the row has no reason to be quarantined. Materialized with the typed batch, it is what
+    classification reads on every pass over the batch: reading a flag costs far less than the array of
+    reasons."""
+    return typed.withColumn("_usable", F.size("_reasons") == 0)
+
+
 def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
     """`_id` of the usable rows that are duplicates: a later copy of a key (or key and version) in the
     batch, or a key already in silver. Only keys seen more than once in the batch are ranked, which
-    spares sorting the whole batch. `_id` must name each row stably (a materialized batch)."""
+    spares sorting the whole batch; they are found by a 64-bit hash of the key first (counting hashes
+    costs far less than counting text keys such as event ids), and a hash shared by two different keys
+    only makes both candidates, which the ranking by the key itself tells apart. `_id` must name each
+    row stably (a materialized batch)."""
     key = list(primary.merge_key)
-    usable = typed.where(F.size("_reasons") == 0)
-    repeated = usable.groupBy(*key).count().where("count > 1").select(*key)
+    usable = typed.where("_usable").withColumn("_key_hash", F.xxhash64(*key))
+    repeated = usable.groupBy("_key_hash").count().where("count > 1").select("_key_hash")
     first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
     found = (
-        usable.join(repeated, key, "left_semi")
+        usable.join(repeated, "_key_hash", "left_semi")
         .withColumn("_rank", F.row_number().over(first))
         .where("_rank > 1")
         .select("_id")
@@ -448,7 +460,7 @@ def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataF
     keys = [c.name for c in contract.columns if c.references]
     if not keys:
         return spark.createDataFrame([], "_id bigint, _orphan_fks array<string>")
-    usable = typed.where(F.size("_reasons") == 0).select("_id", *keys)
+    usable = typed.where("_usable").select("_id", *keys)
     flagged = with_orphan_flags(spark, root, usable, contract)
     return flagged.where(F.size("_orphan_fks") > 0).select("_id", "_orphan_fks")
 
@@ -462,7 +474,7 @@ def with_outcome(typed: DataFrame, flags: DataFrame) -> DataFrame:
     """`_outcome` for every row: quarantined (has reasons), duplicate (`flags` marks its `_id` so), or
     written; and `_orphan_fks` from `flags` (empty for the rows it does not name)."""
     outcome = (
-        F.when(F.size("_reasons") > 0, F.lit("quarantined"))
+        F.when(~F.col("_usable"), F.lit("quarantined"))
         .when(F.col("_dup").isNotNull(), F.lit("duplicate"))
         .otherwise(F.lit("written"))
     )

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.ingest import classify, latest_per_key, with_orphan_flags
+from lakehouse.ingest import classify, latest_per_key, with_orphan_flags, with_usable
 from lakehouse.landing import (
     BronzeFile,
     FileRejected,
@@ -218,7 +218,7 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
     )
     spark.createDataFrame([(100,)], "order_id bigint").write.format("delta").save(str(silver / "orders"))
     spark.createDataFrame([(10,)], "product_id bigint").write.format("delta").save(str(silver / "products"))
-    batch = batch.withColumn("_id", F.monotonically_increasing_id())
+    batch = with_usable(batch.withColumn("_id", F.monotonically_increasing_id()))
     batch = spark.createDataFrame(batch.collect(), batch.schema)  # fixed ids, as a materialized batch has
     rows = classify(spark, batch, table, str(tmp_path), ORDER_ITEMS).collect()
     assert len(rows) == 13
