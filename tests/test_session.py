@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lakehouse.config import Config, load_config
-from lakehouse.delta import read_table, write_table
+from lakehouse.delta import materialize, read_table, write_table
 from lakehouse.session import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -55,6 +56,22 @@ def test_embedded_session_runs_sql_and_delta(spark: object, cfg: Config) -> None
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"  # type: ignore[attr-defined]
     # Plain execution, not reattachable (see get_spark): no ReattachExecute or ReleaseExecute calls.
     assert spark.client._use_reattachable_execute is False  # type: ignore[attr-defined]
+
+
+def test_local_staging_is_written_uncompressed_and_read_back_whole(spark: Any, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    df = spark.createDataFrame([(i, f"value {i}") for i in range(200)], "id long, v string")
+    back = materialize(spark, df, str(tmp_path / "stage"))
+    assert sorted(back.collect()) == sorted(df.collect())
+    files = list((tmp_path / "stage").glob("*.parquet"))
+    codecs = {
+        pq.ParquetFile(f).metadata.row_group(g).column(c).compression
+        for f in files
+        for g in range(pq.ParquetFile(f).metadata.num_row_groups)
+        for c in range(2)
+    }
+    assert files and codecs == {"UNCOMPRESSED"}
 
 
 def test_auto_means_remote_when_spark_remote_is_set() -> None:
