@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _run(cmd: list[str]) -> tuple[float, float, str]:
+def _run(cmd: list[str]) -> tuple[float, float, float, str]:
     """Wall seconds, peak RSS (MiB) and CPU seconds of the command, and its output."""
     wrapped = [sys.executable, "-c", (
         "import resource, subprocess, sys, time\n"

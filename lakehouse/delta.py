@@ -17,11 +17,10 @@ if TYPE_CHECKING:
 def materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
     """Write a DataFrame to Parquet at `uri` and read it back: the engines do not cache, so a result
     used several times is computed once this way (the jobs' staging areas). Read back with the
-    DataFrame's schema: an engine may write no file at all for no rows. Local staging, which lives
-    briefly in the page cache and is read back several times, is not compressed: cheaper both ways."""
+    DataFrame's schema: an engine may write no file at all for no rows."""
     writer = df.write.mode("overwrite")
-    if storage.is_local(uri):
-        writer = writer.option("compression", "none")
+    if codec := storage.staging_compression(uri):
+        writer = writer.option("compression", codec)
     writer.parquet(storage.spark_path(uri))
     return spark.read.schema(df.schema).parquet(storage.spark_path(uri))
 

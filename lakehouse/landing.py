@@ -290,12 +290,11 @@ class StagingWriter:
         self._sink = io.BytesIO() if not storage.is_local(uri) else None
         if self._sink is None:
             storage.local_path(uri).parent.mkdir(parents=True, exist_ok=True)
-        # The raw text is neither dictionary-encoded nor given statistics (every line is unique), and
-        # local staging, which lives briefly in the page cache, is not compressed.
+        # The raw text is neither dictionary-encoded nor given statistics (every line is unique).
         self._writer = pq.ParquetWriter(
             self._sink or str(storage.local_path(uri)),
             self.schema,
-            compression="none" if self._sink is None else "snappy",
+            compression=storage.staging_compression(uri) or "snappy",
             use_dictionary=[n for n in self.schema.names if n != "_raw"],
             write_statistics=[n for n in self.schema.names if n != "_raw"],
         )

@@ -26,6 +26,12 @@ def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
+def staging_compression(uri: str) -> str | None:
+    """The codec of a staging file: none on local disk, where it lives briefly in the page cache and is
+    read back soon (often several times), which is cheaper both ways; elsewhere the writer's default."""
+    return "none" if is_local(uri) else None
+
+
 def spark_path(uri: str) -> str:
     """The location as the engines take it: file:// stripped, other schemes (s3://, ...) kept."""
     return uri[len("file://") :] if uri.startswith("file://") else uri

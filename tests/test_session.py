@@ -65,10 +65,11 @@ def test_local_staging_is_written_uncompressed_and_read_back_whole(spark: Any, t
     back = materialize(spark, df, str(tmp_path / "stage"))
     assert sorted(back.collect()) == sorted(df.collect())
     files = list((tmp_path / "stage").glob("*.parquet"))
+    metadata = [pq.ParquetFile(f).metadata for f in files]
     codecs = {
-        pq.ParquetFile(f).metadata.row_group(g).column(c).compression
-        for f in files
-        for g in range(pq.ParquetFile(f).metadata.num_row_groups)
+        m.row_group(g).column(c).compression
+        for m in metadata
+        for g in range(m.num_row_groups)
         for c in range(2)
     }
     assert files and codecs == {"UNCOMPRESSED"}
