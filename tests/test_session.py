@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lakehouse.config import Config, load_config
-from lakehouse.delta import materialize, read_table, write_table
+from lakehouse.delta import STAGING_ROW_GROUP_ROWS, materialize, read_table, write_table
 from lakehouse.session import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -73,6 +73,17 @@ def test_local_staging_is_written_uncompressed_and_read_back_whole(spark: Any, t
         for c in range(2)
     }
     assert files and codecs == {"UNCOMPRESSED"}
+
+
+def test_staging_is_written_in_bounded_row_groups(spark: Any, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    rows = 8 * STAGING_ROW_GROUP_ROWS + 10  # more than a file holds in one group by default
+    back = materialize(spark, spark.range(rows), str(tmp_path / "stage"))
+    assert back.count() == rows
+    metadata = [pq.ParquetFile(f).metadata for f in (tmp_path / "stage").glob("*.parquet")]
+    sizes = [m.row_group(g).num_rows for m in metadata for g in range(m.num_row_groups)]
+    assert sum(sizes) == rows and max(sizes) <= STAGING_ROW_GROUP_ROWS
 
 
 def test_auto_means_remote_when_spark_remote_is_set() -> None:
