@@ -138,7 +138,7 @@ def bronze_to_silver(
             log.warning(
                 "validation skipped (--skip-validation): silver batches merged without their expectations"
             )
-        previous = _previous_rows_per_file(spark, root)
+        typical = _typical_rows_per_file(spark, root)
         for source, files in by_source.items():
             if progress:
                 progress(source, len(files))
@@ -152,7 +152,7 @@ def bronze_to_silver(
                 landing.seconds,
             )
             checks = (
-                (gate, {**params, **quality.batch_band(previous.get(source), len(files))}) if gate else None
+                (gate, {**params, **quality.batch_band(typical.get(source), len(files))}) if gate else None
             )
             sr, landed, outcomes = _ingest_source(
                 spark, cfg, run_id, started_at, source, landing, staging, checks
@@ -381,15 +381,28 @@ def _validated(
     return verdicts
 
 
-def _previous_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
-    """Rows written per file by the last run that took in files of each source (for batch-size bands)."""
-    uri = silver_uri(root, INGEST_RUNS)
+RECENT_FILES = 30  # the files a batch's plausible size is judged against, per source
+
+
+def typical_rows_per_file(ledger: DataFrame, recent: int = RECENT_FILES) -> DataFrame:
+    """Per source, the median rows written per file over its `recent` latest files taken in. The median,
+    not the mean of the last run: a history's first file seeds the world (every customer and product),
+    and would make every ordinary day after it look implausibly small."""
+    latest = Window.partitionBy("source").orderBy(F.col("ingested_at").desc(), F.col("path").desc())
+    return (
+        ledger.where(F.col("status") != "rejected")
+        .withColumn("_n", F.row_number().over(latest))
+        .where(F.col("_n") <= recent)
+        .groupBy("source")
+        .agg(F.percentile_approx("rows_written", 0.5).alias("rows_per_file"))
+    )
+
+
+def _typical_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
+    uri = silver_uri(root, LEDGER)
     if not table_exists(uri):
         return {}
-    runs = read_table(spark, uri).where((F.col("files") > 0) & (F.col("rows_written") > 0))
-    latest = Window.partitionBy("source").orderBy(F.col("started_at").desc())
-    rows = runs.withColumn("_n", F.row_number().over(latest)).where("_n = 1").collect()
-    return {r["source"]: r["rows_written"] / r["files"] for r in rows}
+    return {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(read_table(spark, uri)).collect()}
 
 
 def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]

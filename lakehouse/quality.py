@@ -573,12 +573,12 @@ def job_parameters(cfg: Any, data_day: dt.date) -> dict[str, Any]:
     return {**contract_parameters(), **freshness(data_day, cfg.quality.freshness_days)}
 
 
-def batch_band(previous_rows_per_file: float | None, files: int) -> dict[str, float]:
-    """The plausible size of a silver batch: a quarter to four times what the same number of files
-    brought last time (anything, when there is no previous run)."""
-    if not previous_rows_per_file or not files:
+def batch_band(rows_per_file: float | None, files: int) -> dict[str, float]:
+    """The plausible size of a silver batch: a quarter to four times what the same number of the
+    source's typical files bring (anything, when none was taken in before)."""
+    if not rows_per_file or not files:
         return {"batch_rows_min": 0, "batch_rows_max": 1e15}
-    expected = previous_rows_per_file * files
+    expected = rows_per_file * files
     return {"batch_rows_min": math.floor(expected / 4), "batch_rows_max": math.ceil(expected * 4)}
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from lakehouse.ingest import classify, latest_per_key, with_orphan_flags, with_usable
+from lakehouse.ingest import classify, latest_per_key, typical_rows_per_file, with_orphan_flags, with_usable
 from lakehouse.landing import (
     BronzeFile,
     FileRejected,
@@ -257,6 +257,25 @@ def test_latest_version_per_key(spark) -> None:  # type: ignore[no-untyped-def]
     ).withColumn("updated_at", F.to_timestamp("updated_at"))
     got = {r["customer_id"]: r["email"] for r in latest_per_key(rows, SILVER["customers"]).collect()}
     assert got == {1: "new", 2: "only"}
+
+
+def test_typical_rows_per_file_is_the_median_of_recent_files(spark) -> None:  # type: ignore[no-untyped-def]
+    """A seed file (day one brings every customer) does not set the size expected of the days after it;
+    rejected files do not count; only the latest files do."""
+    day = "2026-01-{:02d}"
+    ledger = spark.createDataFrame(
+        [("customers", f"customers_{day.format(d)}.csv", "ingested", rows, f"{day.format(d)} 06:00:00")
+         for d, rows in [(1, 10_000), (2, 40), (3, 50), (4, 60)]]
+        + [("customers", "customers_2026-01-05.csv", "rejected", 0, "2026-01-05 06:00:00"),
+           ("orders", "orders_2026-01-01.csv", "ingested", 900, "2026-01-01 06:00:00"),
+           ("orders", "orders_2026-01-02.csv", "ingested_with_warnings", 1_000, "2026-01-02 06:00:00"),
+           ("orders", "orders_2026-01-03.csv", "ingested", 1_100, "2026-01-03 06:00:00")],
+        "source string, path string, status string, rows_written bigint, ingested_at string",
+    ).withColumn("ingested_at", F.to_timestamp("ingested_at"))  # fmt: skip
+    got = {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(ledger).collect()}
+    assert got == {"customers": 50, "orders": 1_000}
+    recent = {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(ledger, recent=1).collect()}
+    assert recent == {"customers": 60, "orders": 1_100}
 
 
 def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
