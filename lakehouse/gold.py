@@ -128,6 +128,18 @@ def dim_product(products_history: DataFrame) -> DataFrame:
     return with_unknown(dim, "product_sk", unknown)
 
 
+def dim_warehouse(snapshots: DataFrame) -> DataFrame:
+    """The warehouses that report stock, keyed from their id (the same key whichever others appear), with
+    the first and latest weekly snapshot each reported."""
+    dim = snapshots.groupBy("warehouse_id").agg(
+        F.min("snapshot_date").alias("first_snapshot_date"),
+        F.max("snapshot_date").alias("last_snapshot_date"),
+    )
+    dim = dim.select(surrogate_key("warehouse_id").alias("warehouse_sk"), *dim.columns)
+    unknown = {"warehouse_id": None, "first_snapshot_date": None, "last_snapshot_date": None}
+    return with_unknown(dim, "warehouse_sk", unknown)
+
+
 def with_unknown(dim: DataFrame, sk: str, values: dict[str, object]) -> DataFrame:
     """The dimension plus its unknown member (key -1), valid for all time."""
     spark = dim.sparkSession
@@ -181,9 +193,9 @@ def end_of_day(date_col: str) -> Column:
     return F.to_timestamp(F.date_add(F.col(date_col), 1)) - F.expr("INTERVAL 1 SECOND")
 
 
-def _key_of(df: DataFrame, dim: DataFrame, column: str) -> DataFrame:
-    """Replace a small dimension's value column by its key (unknown when the value is missing)."""
-    sk = f"{column}_sk"
+def _key_of(df: DataFrame, dim: DataFrame, column: str, sk: str | None = None) -> DataFrame:
+    """Add a small dimension's key for its value column (unknown when the value is missing)."""
+    sk = sk or f"{column}_sk"
     lookup = dim.where(F.col(sk) != UNKNOWN_SK).select(F.col(column).alias("_v"), F.col(sk).alias("_k"))
     joined = df.join(F.broadcast(lookup), df[column] == lookup["_v"], "left")
     return joined.withColumn(sk, F.coalesce("_k", F.lit(UNKNOWN_SK).cast("bigint"))).drop("_v", "_k")
@@ -377,7 +389,11 @@ def fact_sessions(events: DataFrame, customers: DataFrame, sources: DataFrame) -
 
 
 def fact_inventory_snapshot(
-    snapshots: DataFrame, order_lines: DataFrame, products: DataFrame, window_days: int = 28
+    snapshots: DataFrame,
+    order_lines: DataFrame,
+    products: DataFrame,
+    warehouses: DataFrame,
+    window_days: int = 28,
 ) -> DataFrame:
     """Weekly stock per product and warehouse, with days of cover: the product's stock across warehouses
     divided by its average daily units sold (counted orders) over the `window_days` before the snapshot."""
@@ -404,10 +420,12 @@ def fact_inventory_snapshot(
         stock, ["product_id", "snapshot_date"], "left"
     )
     s = as_of(s, products, "product_id", "product_sk", end_of_day("snapshot_date"))
+    s = _key_of(s, warehouses, "warehouse_id", "warehouse_sk")
     return plain_strings(
         s.select(
             date_key("snapshot_date").alias("snapshot_date_key"),
             "snapshot_date",
+            "warehouse_sk",
             "warehouse_id",
             "product_sk",
             "product_id",

@@ -124,14 +124,17 @@ def build_facts(
 
 
 def build_snapshots(spark: SparkSession, root: str, tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
-    """fact_inventory_snapshot (small, rebuilt whole: days of cover follow the sales of every order line)."""
+    """dim_warehouse, and fact_inventory_snapshot keyed to it (both small and rebuilt whole: days of cover
+    follow the sales of every order line)."""
     if not table_exists(SILVER["inventory_snapshots"].uri(root)):
         return {}
     snapshots = _silver(spark, root, "inventory_snapshots")
+    warehouses = gold.dim_warehouse(snapshots)
     return {
+        "dim_warehouse": warehouses,
         "fact_inventory_snapshot": gold.fact_inventory_snapshot(
-            snapshots, tables["fact_order_items"], tables["dim_product"]
-        )
+            snapshots, tables["fact_order_items"], tables["dim_product"], warehouses
+        ),
     }
 
 

@@ -137,6 +137,11 @@ GOLD: dict[str, GoldTable] = {
         GoldTable("dim_carrier", ("carrier_sk",), "shipping carriers"),
         GoldTable("dim_traffic_source", ("traffic_source_sk",), "clickstream traffic sources"),
         GoldTable(
+            "dim_warehouse",
+            ("warehouse_sk",),
+            "warehouses that report stock, with their first and latest snapshot; unknown member -1",
+        ),
+        GoldTable(
             "fact_order_items",
             ("order_item_id",),
             "one row per order line, dimensions as of the order date",
@@ -164,7 +169,7 @@ GOLD: dict[str, GoldTable] = {
             "fact_inventory_snapshot",
             ("snapshot_date_key", "warehouse_id", "product_id"),
             "weekly stock per product and warehouse, with days of cover from the previous 28 days of sales",
-            inputs=("fact_order_items", "dim_product"),
+            inputs=("fact_order_items", "dim_product", "dim_warehouse"),
         ),
         GoldTable(
             "kpi_daily_sales",

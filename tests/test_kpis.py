@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from lakehouse import kpis
-from lakehouse.gold import fact_inventory_snapshot, fact_sessions, small_dimension
+from lakehouse.gold import UNKNOWN_SK, dim_warehouse, fact_inventory_snapshot, fact_sessions, small_dimension
 from lakehouse.sources import CARRIERS, TRAFFIC_SOURCES
 
 D = Decimal
@@ -229,16 +229,21 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
     # Product 1 sold 56 units in the 28 days before the snapshot (2 a day); product 2 none.
     sold = spark.createDataFrame([(20260110, 101, 50, D("500.00")), (20260131, 101, 6, D("60.00")), (20260201, 101, 99, D("1.00"))],
                                  "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
+    warehouses = dim_warehouse(snaps)
     inv = {
         (r["warehouse_id"], r["product_id"]): r
-        for r in fact_inventory_snapshot(snaps, sold, products).collect()
+        for r in fact_inventory_snapshot(snaps, sold, products, warehouses).collect()
     }
+    keys = {r["warehouse_id"]: r["warehouse_sk"] for r in warehouses.collect()}
+    assert inv[("WH-01", 1)]["warehouse_sk"] == keys["WH-01"] != keys["WH-02"]
     assert inv[("WH-01", 1)]["avg_daily_units"] == 2.0 and inv[("WH-01", 1)]["days_of_cover"] == 28.0
     assert inv[("WH-02", 1)]["is_stock_out"] and inv[("WH-01", 2)]["below_reorder_point"]
     assert inv[("WH-01", 2)]["days_of_cover"] is None, "no sales, no cover figure"
     health = {
         r["warehouse_id"]: r
-        for r in kpis.kpi_inventory_health(fact_inventory_snapshot(snaps, sold, products)).collect()
+        for r in kpis.kpi_inventory_health(
+            fact_inventory_snapshot(snaps, sold, products, warehouses)
+        ).collect()
     }
     assert (
         health["WH-01"]["products"],
@@ -247,6 +252,41 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
     ) == (2, 0, 1)
     assert health["WH-01"]["stock_value"] == D("286.00") and health["WH-02"]["stock_outs"] == 1
     assert health["WH-01"]["sell_through"] == round(56 / (56 + 59), 4)
+
+
+def test_warehouse_dimension_keys_and_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
+    schema = "snapshot_date date, warehouse_id string, product_id bigint"
+    snaps = spark.createDataFrame(
+        [
+            (dt.date(2026, 2, 1), "WH-01", 1),
+            (dt.date(2026, 2, 8), "WH-01", 1),
+            (dt.date(2026, 2, 8), "WH-02", 1),
+        ],
+        schema,
+    )
+    dim = {r["warehouse_id"]: r for r in dim_warehouse(snaps).collect()}
+    assert set(dim) == {"WH-01", "WH-02", None} and dim[None]["warehouse_sk"] == UNKNOWN_SK
+    assert (dim["WH-01"]["first_snapshot_date"], dim["WH-01"]["last_snapshot_date"]) == (
+        dt.date(2026, 2, 1),
+        dt.date(2026, 2, 8),
+    )
+    # A warehouse's key follows from its id alone: another warehouse appearing does not move it.
+    alone = dim_warehouse(snaps.where("warehouse_id = 'WH-02'")).where("warehouse_id = 'WH-02'").first()
+    assert alone["warehouse_sk"] == dim["WH-02"]["warehouse_sk"] != dim["WH-01"]["warehouse_sk"]
+    # A stock row from a warehouse the dimension does not know points to the unknown member.
+    products = spark.createDataFrame(
+        [(101, 1, T(2025, 1, 1), T(9999, 12, 31))],
+        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
+    )
+    stock = spark.createDataFrame(
+        [(dt.date(2026, 2, 8), "WH-09", 1, 5, 0, 1, D("1.00"))],
+        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
+    )
+    sold = spark.createDataFrame(
+        [], "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)"
+    )
+    row = fact_inventory_snapshot(stock, sold, products, dim_warehouse(snaps)).first()
+    assert (row["warehouse_id"], row["warehouse_sk"]) == ("WH-09", UNKNOWN_SK)
 
 
 def test_shipping_performance(spark) -> None:  # type: ignore[no-untyped-def]
