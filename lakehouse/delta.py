@@ -48,9 +48,14 @@ def table_version(uri: str) -> int | None:
 
 
 def write_table(df: DataFrame, uri: str, mode: str = "append", partition_by: Sequence[str] = ()) -> None:
+    """Append (new columns are added to the table), or overwrite: the table then takes the DataFrame's
+    schema too, so a table rebuilt whole has this version's columns (without the option, Sail may keep
+    the old schema and silently drop a new column)."""
     writer = df.write.format("delta").mode(mode)
     if mode == "append":
         writer = writer.option("mergeSchema", "true")
+    elif mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(storage.spark_path(uri))

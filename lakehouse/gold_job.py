@@ -138,6 +138,25 @@ def build_snapshots(spark: SparkSession, root: str, tables: dict[str, DataFrame]
     }
 
 
+# Dimensions an incremental refresh leaves as published unless this silver table changed (None: the
+# fixed lists, which only a new version of the code changes, and then their columns tell).
+UNCHANGED_UNLESS: dict[str, str | None] = {
+    "dim_channel": None,
+    "dim_payment_method": None,
+    "dim_carrier": None,
+    "dim_traffic_source": None,
+    "dim_customer": "customers_history",
+    "dim_product": "products_history",
+    "dim_date": "orders",
+}
+
+
+def same_columns(published: DataFrame, built: DataFrame) -> bool:
+    """Whether a published table has the columns (names and types) this version builds: a refresh
+    that keeps or merges into it must not mix two versions' schemas."""
+    return sorted(published.dtypes) == sorted(built.dtypes)
+
+
 def with_refreshed(published: DataFrame, refreshed: DataFrame, key: tuple[str, ...]) -> DataFrame:
     """The published table with the rows of the refreshed keys replaced (and new keys added)."""
     kept = published.join(refreshed.select(*key), list(key), "left_anti")
@@ -292,20 +311,27 @@ def silver_to_gold(
         stage(build_dimensions(spark, root))
         if report.mode == "incremental":
             scope = refresh.affected(spark, root, previous or {})
-            unchanged = {"dim_channel", "dim_payment_method", "dim_carrier", "dim_traffic_source"}
-            for dim, source in (
-                ("dim_customer", "customers_history"),
-                ("dim_product", "products_history"),
-                ("dim_date", "orders"),
-            ):
-                if not scope.changed[source]:
-                    unchanged.add(dim)
             scope.order_ids = materialize(spark, scope.order_ids, storage.join(staging, "_orders"))
             scope.session_ids = materialize(spark, scope.session_ids, storage.join(staging, "_sessions"))
-            for name, df in build_facts(spark, root, staged, scope).items():
+            facts = build_facts(spark, root, staged, scope)
+            published = {name: read_table(spark, GOLD[name].uri(root)) for name in facts}
+            if stale := [name for name, df in facts.items() if not same_columns(published[name], df)]:
+                log.warning(
+                    "%s: published with other columns than this version builds: rebuilding gold in full",
+                    ", ".join(stale),
+                )
+                report.mode = "full"
+        if report.mode == "incremental":
+            unchanged = {
+                dim
+                for dim, source in UNCHANGED_UNLESS.items()
+                if not (source and scope.changed[source])
+                and table_exists(GOLD[dim].uri(root))
+                and same_columns(read_table(spark, GOLD[dim].uri(root)), staged[dim])
+            }
+            for name, df in facts.items():
                 refreshed[name] = materialize(spark, df, storage.join(staging, f"_{name}"))
-                published = read_table(spark, GOLD[name].uri(root))
-                merged = with_refreshed(published, refreshed[name], GOLD[name].key)
+                merged = with_refreshed(published[name], refreshed[name], GOLD[name].key)
                 add(name, materialize(spark, merged, storage.join(staging, name)))
             report.refreshed = {name: df.count() for name, df in refreshed.items()}
             report.unchanged = sorted(unchanged)

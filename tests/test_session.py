@@ -58,6 +58,22 @@ def test_embedded_session_runs_sql_and_delta(spark: object, cfg: Config) -> None
     assert spark.client._use_reattachable_execute is False  # type: ignore[attr-defined]
 
 
+def test_an_overwrite_gives_the_table_the_new_columns(spark: Any, tmp_path: Path) -> None:
+    """A table rebuilt whole takes the columns of the version that rebuilt it (added, dropped, retyped),
+    also from a DataFrame read from Parquet, as gold's staged tables are."""
+    uri = str(tmp_path / "t")
+    write_table(spark.range(2).selectExpr("id", "id AS old"), uri, mode="overwrite")
+    staged = materialize(
+        spark,
+        spark.range(3).selectExpr("id", "CAST(id AS STRING) AS old", "id + 1 AS new"),
+        str(tmp_path / "s"),
+    )
+    write_table(staged, uri, mode="overwrite")
+    assert read_table(spark, uri).dtypes == [("id", "bigint"), ("old", "string"), ("new", "bigint")]
+    write_table(spark.range(1).selectExpr("id"), uri, mode="overwrite")
+    assert read_table(spark, uri).columns == ["id"]
+
+
 def test_local_staging_is_written_uncompressed_and_read_back_whole(spark: Any, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
