@@ -66,11 +66,15 @@ FACTS_BY_KEY = ("fact_order_items", "fact_orders", "fact_shipments", "fact_sessi
 
 
 def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
-    """Every gold dimension, from silver (they are small: always rebuilt whole)."""
+    """Every gold dimension, from silver (they are small: always rebuilt whole); dim_warehouse once
+    inventory snapshots have reached silver."""
     orders = _silver(spark, root, "orders")
     first, last = orders.agg(
         F.min("order_date"), F.max(F.greatest("order_date", F.coalesce("ship_date", "order_date")))
     ).first()
+    warehouses: dict[str, DataFrame] = {}
+    if table_exists(SILVER["inventory_snapshots"].uri(root)):
+        warehouses["dim_warehouse"] = gold.dim_warehouse(_silver(spark, root, "inventory_snapshots"))
     return {
         "dim_date": gold.dim_date(spark, first or dt.date.today(), last or dt.date.today()),
         "dim_customer": gold.dim_customer(_silver(spark, root, "customers_history")),
@@ -79,6 +83,7 @@ def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
         "dim_payment_method": gold.small_dimension(spark, "payment_method", PAYMENT_METHODS),
         "dim_carrier": gold.small_dimension(spark, "carrier", CARRIERS),
         "dim_traffic_source": gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES),
+        **warehouses,
     }
 
 
@@ -124,17 +129,14 @@ def build_facts(
 
 
 def build_snapshots(spark: SparkSession, root: str, tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
-    """dim_warehouse, and fact_inventory_snapshot keyed to it (both small and rebuilt whole: days of cover
-    follow the sales of every order line)."""
+    """fact_inventory_snapshot (small, rebuilt whole: days of cover follow the sales of every order line)."""
     if not table_exists(SILVER["inventory_snapshots"].uri(root)):
         return {}
     snapshots = _silver(spark, root, "inventory_snapshots")
-    warehouses = gold.dim_warehouse(snapshots)
     return {
-        "dim_warehouse": warehouses,
         "fact_inventory_snapshot": gold.fact_inventory_snapshot(
-            snapshots, tables["fact_order_items"], tables["dim_product"], warehouses
-        ),
+            snapshots, tables["fact_order_items"], tables["dim_product"], tables["dim_warehouse"]
+        )
     }
 
 
