@@ -18,7 +18,7 @@ from pathlib import Path
 
 CHILD = """
 import dataclasses, json, resource, sys, time
-from lakehouse.config import load_config
+from lakehouse.core.config import load_config
 from generators.runner import generate
 root, scale, days = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 cfg = load_config(root=root, env={})

@@ -17,8 +17,8 @@ import pandas as pd
 from generators.clickstream import encode_json_lines, event_ids, simulate_sessions
 from generators.dirty import VALUE_KINDS, Defect, mutate_event_line
 from generators.world import rng_for, to_date
-from lakehouse import storage
-from lakehouse.sources import clickstream_file
+from lakehouse.bronze.contract import clickstream_file
+from lakehouse.core import storage
 
 LINE_KINDS = (*VALUE_KINDS, "malformed_json")  # defects that replace one line's text
 HELD_COLUMNS = {"target_day": "int64", "hour": "int64", "line": "object", "defect": "object"}

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from generators import vocab
 from generators.world import DAY, _times_in_day
-from lakehouse.sources import CATEGORIES, COUNTRIES, DEVICES, EVENT_TYPES, TRAFFIC_SOURCES
+from lakehouse.bronze.contract import CATEGORIES, COUNTRIES, DEVICES, EVENT_TYPES, TRAFFIC_SOURCES
 
 TARGET_PURCHASE_RATE = 0.03
 PV, SEARCH, VIEW, ADD, REMOVE, CHECKOUT, PURCHASE = range(7)

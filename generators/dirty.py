@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lakehouse.config import DEFECT_KINDS
-from lakehouse.sources import DATE_FORMATS, SOURCES, TIMESTAMP_FORMATS, Source
+from lakehouse.bronze.contract import DATE_FORMATS, SOURCES, TIMESTAMP_FORMATS, Source
+from lakehouse.core.config import DEFECT_KINDS
 
 EXPECTED = {
     "duplicate_row": "dropped_duplicate",

@@ -29,9 +29,9 @@ from generators.dirty import Defect, inject_table
 from generators.pools import build_pools
 from generators.state import WorldState, load_state, prune_state, save_state
 from generators.world import DayOutput, day_number, initial_state, rng_for, simulate_day, to_date
-from lakehouse import storage
-from lakehouse.config import GeneratorConfig
-from lakehouse.sources import SOURCES, daily_file, inventory_file, warehouse_ids
+from lakehouse.bronze.contract import SOURCES, daily_file, inventory_file, warehouse_ids
+from lakehouse.core import storage
+from lakehouse.core.config import GeneratorConfig
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DAYS = 7

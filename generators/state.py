@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from lakehouse import storage
+from lakehouse.core import storage
 
 STATE_VERSION = 1
 

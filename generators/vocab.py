@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakehouse.sources import CARRIERS, CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS
+from lakehouse.bronze.contract import CARRIERS, CATEGORIES, CHANNELS, COUNTRIES, PAYMENT_METHODS
 
 # Share of the catalog per category, and lognormal price parameters (median $, sigma).
 CATEGORY_SHARE = dict(

@@ -18,8 +18,8 @@ import pandas as pd
 from generators import vocab
 from generators.pools import Pools, slug
 from generators.state import STATE_VERSION, WorldState
-from lakehouse.calendar import demand_multiplier
-from lakehouse.sources import CATEGORIES, PRICE_RANGE, SHIPMENT_COST_RANGE
+from lakehouse.bronze.contract import CATEGORIES, PRICE_RANGE, SHIPMENT_COST_RANGE
+from lakehouse.core.calendar import demand_multiplier
 
 DAY = 86_400
 EPOCH = dt.date(1970, 1, 1)

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from lakehouse.sources import SOURCES
+from lakehouse.bronze.contract import SOURCES
 
 _EPOCH_D = np.datetime64("1970-01-01", "D")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout without installing
 
-from lakehouse.engine_check import main
+from lakehouse.core.engine_check import main
 
 if __name__ == "__main__":
     sys.exit(main())

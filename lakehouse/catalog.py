@@ -12,8 +12,8 @@ from __future__ import annotations
 import code
 from typing import TYPE_CHECKING
 
-from lakehouse import storage
-from lakehouse.delta import table_exists
+from lakehouse.core import storage
+from lakehouse.core.delta import table_exists
 from lakehouse.tables import (
     DQ_RESULTS,
     DQ_SCORECARD,

@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lakehouse import storage
-from lakehouse.config import Config, ConfigError, describe, load_config
-from lakehouse.log import new_run_id, setup_logging
-from lakehouse.quality import SuiteError
-from lakehouse.session import EngineError, get_spark, resolve_engine
+from lakehouse.core import storage
+from lakehouse.core.config import Config, ConfigError, describe, load_config
+from lakehouse.core.engines import EngineError, get_spark, resolve_engine
+from lakehouse.core.log import new_run_id, setup_logging
+from lakehouse.quality.gates import SuiteError
 
 console = Console(stderr=False)
 
@@ -146,7 +146,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from lakehouse.inspect import inspect_bronze
+    from lakehouse.bronze.inspect import inspect_bronze
 
     cfg = _load(args)
     console.print(
@@ -180,7 +180,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_engine_check(args: argparse.Namespace) -> int:
-    from lakehouse.engine_check import run_check
+    from lakehouse.core.engine_check import run_check
 
     result = run_check(args.root, args.conf, args.engine)
     table = Table(title="Engine check")
@@ -221,7 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from lakehouse.pipeline import print_verdicts
-    from lakehouse.quality import validate_published
+    from lakehouse.quality.gates import validate_published
 
     cfg = _load(args)
     run_id = args.run_id

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.config import ConfigError, load_config
-from lakehouse.log import new_run_id, one_line, setup_logging
-from lakehouse.session import EngineError, get_spark, resolve_engine
+from lakehouse.core.config import ConfigError, load_config
+from lakehouse.core.engines import EngineError, get_spark, resolve_engine
+from lakehouse.core.log import new_run_id, one_line, setup_logging
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 
@@ -35,9 +35,9 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
 
 def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full_flag: bool = False) -> int:  # type: ignore[no-untyped-def]
     """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
-    from lakehouse.gold_job import GoldReconciliationError
-    from lakehouse.ingest import ReconciliationError
-    from lakehouse.quality import SuiteError
+    from lakehouse.gold.build import GoldReconciliationError
+    from lakehouse.quality.gates import SuiteError
+    from lakehouse.silver.ingest import ReconciliationError
 
     parser = job_arguments(name, description)
     if full_flag:
@@ -65,7 +65,7 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
 
 
 def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
-    from lakehouse.ingest import bronze_to_silver
+    from lakehouse.silver.ingest import bronze_to_silver
 
     report = bronze_to_silver(
         spark,
@@ -111,7 +111,7 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignor
 
 
 def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
-    from lakehouse.gold_job import silver_to_gold
+    from lakehouse.gold.build import silver_to_gold
 
     report = silver_to_gold(spark, cfg, run_id, full=args.full, validate=not args.skip_validation)
     if report.nothing_new:

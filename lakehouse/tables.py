@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lakehouse import storage
-from lakehouse.sources import SOURCES, Source
+from lakehouse.bronze.contract import SOURCES, Source
+from lakehouse.core import storage
 
 # Bronze column kinds to Spark types.
 SPARK_TYPES = {
@@ -221,6 +221,9 @@ GOLD: dict[str, GoldTable] = {
         ),
     )
 }
+
+# A session's furthest funnel step, in order (fact_sessions, the funnel KPI and its suite).
+FUNNEL = ("visit", "product_view", "add_to_cart", "checkout_start", "purchase")
 
 # Each layer's registry, for code that takes the layer as a value.
 REGISTRIES: dict[str, dict[str, SilverTable] | dict[str, GoldTable]] = {"silver": SILVER, "gold": GOLD}

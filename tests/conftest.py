@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from generators.runner import generate
-from lakehouse.config import Config, GeneratorConfig, load_config
-from tests.bronze_audit import Bronze, load
+from lakehouse.core.config import Config, GeneratorConfig, load_config
+from tests.bronze.audit import Bronze, load
 
 # Small worlds spanning Thanksgiving week 2025: Black Friday, Cyber Monday and two Sundays (inventory).
 WORLD_START = dt.date(2025, 11, 24)
@@ -34,7 +34,7 @@ def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest.fixture(scope="session")
 def spark(cfg: Config) -> Iterator[object]:
-    from lakehouse.session import get_spark, stop_spark
+    from lakehouse.core.engines import get_spark, stop_spark
 
     session = get_spark(cfg, "lakehouse-tests")
     yield session
@@ -58,7 +58,7 @@ def clean_world(tmp_path_factory: pytest.TempPathFactory) -> Bronze:
 @pytest.fixture(scope="session")
 def ingested(dirty_world: Bronze, spark: object) -> Bronze:
     """The dirty world taken into silver once (run id test-run-1)."""
-    from lakehouse.ingest import bronze_to_silver
+    from lakehouse.silver.ingest import bronze_to_silver
 
     report = bronze_to_silver(spark, load_config(root=str(dirty_world.root), env={}), "test-run-1")  # type: ignore[arg-type]
     assert not report.nothing_new and not report.rejected
@@ -69,7 +69,7 @@ def ingested(dirty_world: Bronze, spark: object) -> Bronze:
 @pytest.fixture(scope="session")
 def published(ingested: Bronze, spark: object) -> Bronze:
     """The ingested dirty world built into gold once (run id gold-1)."""
-    from lakehouse.gold_job import silver_to_gold
+    from lakehouse.gold.build import silver_to_gold
     from lakehouse.tables import GOLD
 
     report = silver_to_gold(spark, load_config(root=str(ingested.root), env={}), "gold-1")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from lakehouse.cli import main
-from lakehouse.delta import read_table
+from lakehouse.core.delta import read_table
 from lakehouse.tables import INGEST_RUNS
 from tests.test_bench import load_bench
 
@@ -115,7 +115,7 @@ def test_silver_to_gold_on_an_empty_root_says_what_to_do(
 
 
 def test_a_failed_job_names_the_engine_error_in_one_line() -> None:
-    from lakehouse.log import one_line
+    from lakehouse.core.log import one_line
 
     grpc_error = RuntimeError(
         "<_MultiThreadedRendezvous of RPC that terminated with:\n"

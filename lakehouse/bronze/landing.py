@@ -1,0 +1,381 @@
+"""Bronze files to raw records: discovery, fingerprints, and parsing into a staging area Spark reads.
+
+Each record keeps its file, row (line number for JSON lines; data row for CSV and XLSX, header excluded)
+and raw text, so silver can quarantine it with an exact address. Parsing happens here, file by file,
+because the engines cannot name a row's file (no input_file_name() on Sail); everything after this
+is Spark. A file that cannot be read at all (empty, binary, wrong header, not a workbook) is rejected
+with a reason and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import multiprocessing
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakehouse.bronze.contract import SOURCES, Source, file_date
+from lakehouse.core import storage
+
+SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}
+
+
+@dataclass(frozen=True)
+class BronzeFile:
+    source: str
+    path: str  # relative to bronze/, e.g. orders/orders_2026-01-01.csv
+    uri: str
+    size: int
+    sha256: str | None  # None for a file the ledger has never seen: hashed when it is landed (read once)
+    modified: float = 0.0  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the ledger remembers of a file."""
+
+    size: int
+    modified: float
+    sha256: str
+
+
+@dataclass
+class LandedFile:
+    file: BronzeFile
+    rows: int = 0
+    status: str = "ingested"  # ingested | rejected
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    sha256: str | None = None  # of the content landed
+
+    def __post_init__(self) -> None:
+        self.sha256 = self.sha256 or self.file.sha256
+
+
+class FileRejected(Exception):
+    """This file cannot be read at all; the message is the reason kept in the ledger."""
+
+
+def discover(root: str, seen: dict[str, Seen] | None = None) -> list[BronzeFile]:
+    """The bronze data files that are new or changed since the ledger saw them, in a stable order.
+
+    A file with the size and modification time the ledger recorded is taken as unchanged without
+    reading it (the quick check rsync makes); any other is hashed, and taken only if its content differs."""
+    seen = seen or {}
+    bronze = storage.join(root, "bronze")
+    out = []
+    for name, src in SOURCES.items():
+        for uri, size, modified in storage.file_infos(storage.join(bronze, src.folder)):
+            if not uri.endswith(SUFFIX[src.format]):
+                continue
+            rel = uri[len(bronze) + 1 :] if uri.startswith(bronze) else uri
+            known = seen.get(rel)
+            if known is None:  # new: its fingerprint is taken when it is landed, so it is read once
+                out.append(BronzeFile(name, rel, uri, size, None, modified))
+                continue
+            if known.size == size and abs(known.modified - modified) < 1e-3:
+                continue
+            digest = hashlib.sha256(storage.read_bytes(uri)).hexdigest()
+            if known.sha256 == digest:
+                continue
+            out.append(BronzeFile(name, rel, uri, size, digest, modified))
+    return out
+
+
+def raw_schema(source: Source) -> pa.Schema:
+    """Staging columns: address and raw text, then the contract's columns as text (CSV and XLSX)."""
+    fields = [
+        ("_file", pa.string()),
+        ("_sheet", pa.string()),
+        ("_row", pa.int32()),
+        ("_raw", pa.string()),
+        ("_shape_ok", pa.bool_()),
+    ]
+    if source.format == "jsonl":
+        fields.append(("_file_date", pa.date32()))  # the date in the path, which events are judged by
+    else:
+        fields += [(c.name, pa.string()) for c in (*source.columns, *source.optional_columns)]
+    return pa.schema(fields)
+
+
+def _sniff(data: bytes) -> None:
+    if not data[:4096].strip() and not data.strip():
+        raise FileRejected("empty file")
+    if b"\0" in data[:65536]:
+        raise FileRejected("binary content (NUL bytes): not a text file")
+
+
+def _text(data: bytes) -> str:
+    _sniff(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _check_header(source: Source, header: list[str], where: str) -> list[str]:
+    required = list(source.column_names)
+    optional = [c.name for c in source.optional_columns]
+    extra = header[len(required) :]
+    if header[: len(required)] != required or any(c not in optional for c in extra):
+        raise FileRejected(
+            f"unexpected header{where}: expected {required} (optionally then {optional}), got {header}"
+        )
+    return header
+
+
+def land_csv(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
+    lines = _text(data).splitlines()
+    header = _check_header(source, next(csv.reader([lines[0]])), "")
+    names = [c.name for c in (*source.columns, *source.optional_columns)]
+    columns: dict[str, list[str | None]] = {n: [] for n in names}
+    rows, raws, shape = [], [], []
+    for i, line in enumerate(lines[1:], start=1):
+        if not line.strip():
+            continue
+        fields = next(csv.reader([line]), [])
+        ok = len(fields) == len(header)
+        values = dict(zip(header, fields, strict=False)) if ok else {}
+        for n in names:
+            columns[n].append(values.get(n))
+        rows.append(i)
+        raws.append(line)
+        shape.append(ok)
+    n = len(rows)
+    return pa.table(
+        {
+            "_file": [f.path] * n,
+            "_sheet": pa.nulls(n, pa.string()),
+            "_row": pa.array(rows, pa.int32()),
+            "_raw": raws,
+            "_shape_ok": shape,
+            **columns,
+        },
+        schema=raw_schema(source),
+    )
+
+
+def land_jsonl(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
+    """One record per line holding more than whitespace (line numbers count every line); invalid UTF-8
+    inside a line is replaced (the line is then quarantined as malformed), not fatal to the file. Split
+    and filtered by Arrow, without a Python object per line."""
+    _sniff(data)
+    lines = pc.split_pattern(pa.array([data], pa.binary()), "\n")[0].values
+    keep = pc.match_substring_regex(lines, r"[^ \t\r\x0b\x0c]")  # what bytes.strip() would not remove
+    row = np.flatnonzero(keep.to_numpy(zero_copy_only=False)) + 1
+    kept = lines.filter(keep)
+    try:
+        raws = kept.cast(pa.string())
+    except pa.ArrowInvalid:
+        raws = pa.array([p.decode("utf-8", errors="replace") for p in kept.to_pylist()], pa.string())
+    n = len(raws)
+    day = file_date(f.path)
+    # Once per file here: from the path, per row, it cost the engine more than the rest of the event window.
+    days = pa.array(np.full(n, day, dtype="datetime64[D]")) if day else pa.nulls(n, pa.date32())
+    return pa.table(
+        {"_file": pa.array([f.path] * n, pa.string()), "_sheet": pa.nulls(n, pa.string()),
+         "_row": pa.array(row, pa.int32()), "_raw": raws, "_shape_ok": pa.array(np.ones(n, dtype=bool)),
+         "_file_date": days},
+        schema=raw_schema(source),
+    )  # fmt: skip
+
+
+def _cell_text(v: object) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def land_xlsx(
+    source: Source, f: BronzeFile, data: bytes, expected_sheets: Iterable[str] = ()
+) -> tuple[pa.Table, list[str]]:
+    import openpyxl
+
+    if not data:
+        raise FileRejected("empty file")
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise FileRejected(f"not an XLSX workbook ({type(exc).__name__}: {exc})") from None
+    names = [c.name for c in (*source.columns, *source.optional_columns)]
+    cols: dict[str, list[str | None]] = {n: [] for n in names}
+    sheets, rows, raws = [], [], []
+    warnings = []
+    good_sheets = 0
+    for ws in wb.worksheets:
+        it = ws.iter_rows(values_only=True)
+        header = [str(h) if h is not None else "" for h in next(it, ())]
+        try:
+            _check_header(source, header, f" in sheet {ws.title}")
+        except FileRejected as exc:
+            warnings.append(str(exc))
+            continue
+        good_sheets += 1
+        for i, row in enumerate(it, start=1):
+            if all(v is None for v in row):
+                continue
+            texts = [_cell_text(v) for v in row]
+            values = dict(zip(header, texts, strict=False))
+            for n in names:
+                cols[n].append(values.get(n))
+            sheets.append(ws.title)
+            rows.append(i)
+            raws.append(",".join("" if t is None else t for t in texts))
+    missing = [s for s in expected_sheets if s not in wb.sheetnames]
+    if missing:
+        warnings.append(f"missing sheet(s): {', '.join(missing)}")
+    if not good_sheets:
+        raise FileRejected("; ".join(warnings) or "no sheets")
+    n = len(rows)
+    table = pa.table(
+        {
+            "_file": [f.path] * n,
+            "_sheet": sheets,
+            "_row": pa.array(rows, pa.int32()),
+            "_raw": raws,
+            "_shape_ok": [True] * n,
+            **cols,
+        },
+        schema=raw_schema(source),
+    )
+    return table, warnings
+
+
+def land(f: BronzeFile, expected_sheets: Iterable[str] = ()) -> tuple[pa.Table | None, LandedFile]:
+    """Parse one file into raw records, or reject it with a reason."""
+    source = SOURCES[f.source]
+    result = LandedFile(f)
+    try:
+        data = storage.read_bytes(f.uri)
+        result.sha256 = result.sha256 or hashlib.sha256(data).hexdigest()
+        if source.format == "csv":
+            table = land_csv(source, f, data)
+        elif source.format == "jsonl":
+            table = land_jsonl(source, f, data)
+        else:
+            table, result.warnings = land_xlsx(source, f, data, expected_sheets)
+    except FileRejected as exc:
+        result.status, result.reason = "rejected", str(exc)
+        return None, result
+    except (csv.Error, StopIteration, IndexError) as exc:
+        result.status, result.reason = "rejected", f"unreadable {source.format}: {exc}"
+        return None, result
+    result.rows = table.num_rows
+    if result.warnings:
+        result.reason = "; ".join(result.warnings)
+    return table, result
+
+
+class StagingWriter:
+    """Raw records of one source, appended file by file to one Parquet file in the staging area."""
+
+    def __init__(self, uri: str, source: Source) -> None:
+        self.uri = uri
+        self.schema = raw_schema(source)
+        self._sink = io.BytesIO() if not storage.is_local(uri) else None
+        if self._sink is None:
+            storage.local_path(uri).parent.mkdir(parents=True, exist_ok=True)
+        # The raw text is neither dictionary-encoded nor given statistics (every line is unique).
+        self._writer = pq.ParquetWriter(
+            self._sink or str(storage.local_path(uri)),
+            self.schema,
+            compression=storage.staging_compression(uri) or "snappy",
+            use_dictionary=[n for n in self.schema.names if n != "_raw"],
+            write_statistics=[n for n in self.schema.names if n != "_raw"],
+        )
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table, row_group_size=256_000)
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        if self._sink is not None:
+            storage.write_bytes(self.uri, self._sink.getvalue())
+
+
+LANDING_WORKERS = 2
+FILES_PER_PART = 50  # a source is split into parts of at least this many files
+
+
+@dataclass
+class Landed:
+    """One source's new files parsed into staging Parquet files (one per part)."""
+
+    raw_uri: str
+    rows: int
+    files: list[LandedFile]
+    seconds: float
+
+
+def land_part(
+    source: str, files: list[BronzeFile], expected_sheets: tuple[str, ...], uri: str
+) -> tuple[int, list[LandedFile], float]:
+    """Land files into one staging Parquet file: rows written, each file's result, seconds taken."""
+    started = time.perf_counter()
+    writer = StagingWriter(uri, SOURCES[source])
+    landed = []
+    for f in files:
+        table, result = land(f, expected_sheets)
+        if table is not None:
+            writer.write(table)
+        landed.append(result)
+    writer.close()
+    return writer.rows, landed, time.perf_counter() - started
+
+
+def start_landing(
+    pool: Executor, source: str, files: list[BronzeFile], staging: str, expected_sheets: Iterable[str] = ()
+) -> Callable[[], Landed]:
+    """Start landing a source's files on `pool` and return what waits for the result. Many files are
+    split into parts landed side by side, each into its own Parquet file; the records keep their file
+    and row whatever the split, and the files their order."""
+    raw_uri = storage.join(staging, f"{source}.raw")
+    n_parts = max(1, min(LANDING_WORKERS, len(files) // FILES_PER_PART))
+    chunks = [files[i * len(files) // n_parts : (i + 1) * len(files) // n_parts] for i in range(n_parts)]
+    sheets = tuple(expected_sheets)
+    futures = [
+        pool.submit(land_part, source, chunk, sheets, storage.join(raw_uri, f"part-{i:05d}.parquet"))
+        for i, chunk in enumerate(chunks)
+    ]
+
+    def result() -> Landed:
+        parts = [f.result() for f in futures]
+        landed = [lf for _, files, _ in parts for lf in files]
+        return Landed(raw_uri, sum(n for n, _, _ in parts), landed, max(s for _, _, s in parts))
+
+    return result
+
+
+def land_source(
+    source: str, files: list[BronzeFile], staging: str, expected_sheets: Iterable[str] = ()
+) -> Landed:
+    """Land a source's files now, in this process."""
+    with ThreadPoolExecutor(LANDING_WORKERS, thread_name_prefix=f"landing-{source}") as pool:
+        return start_landing(pool, source, files, staging, expected_sheets)()
+
+
+def landing_pool() -> ProcessPoolExecutor:
+    """Worker processes for landing. Parsing is mostly Python: in threads it would contend for the
+    interpreter lock with the job's own thread (validation is Python too), and each would wait on the
+    other. Forked by a fork server, which is safe beside the engine's threads."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["lakehouse.bronze.landing"])
+    return ProcessPoolExecutor(LANDING_WORKERS, mp_context=ctx)

@@ -1,0 +1,557 @@
+"""bronze_to_silver: take in every new or changed bronze file, exactly once in effect.
+
+Per run: files whose content hash the ledger has not seen are landed (parsed into a staging area),
+typed and checked (lakehouse.silver.transforms), classified (written, quarantined or duplicate), merged into the
+silver tables with MERGE INTO, reconciled, and only then recorded in the ledger. A run killed at any
+point is simply run again: the merges are idempotent by key, so files taken in twice do no harm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from lakehouse.bronze.contract import SOURCES, file_date, warehouse_ids
+from lakehouse.bronze.landing import Landed, LandedFile, Seen, discover, landing_pool, start_landing
+from lakehouse.core import storage
+from lakehouse.core.config import Config
+from lakehouse.core.delta import (
+    append_rows,
+    materialize,
+    merge_insert_new,
+    merge_latest,
+    read_table,
+    table_exists,
+    write_table,
+)
+from lakehouse.quality import gates as quality
+from lakehouse.silver.transforms import (
+    event_columns,
+    event_time_window,
+    labels_where,
+    parse_events,
+    typed_records,
+)
+from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+RUNS_SCHEMA = (
+    "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
+    "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE, "
+    "rows_held BIGINT, validation STRING"
+)
+LEDGER_SCHEMA = (
+    "path STRING, source STRING, size BIGINT, modified DOUBLE, sha256 STRING, run_id STRING, status STRING, reason STRING, rows_read BIGINT, "
+    "rows_written BIGINT, rows_quarantined BIGINT, duplicates BIGINT, ingested_at TIMESTAMP"
+)
+
+
+class ReconciliationError(RuntimeError):
+    """Rows read do not equal rows written + quarantined + duplicates: something was lost."""
+
+
+@dataclass
+class SourceReport:
+    source: str
+    files: int = 0
+    files_rejected: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    duplicates: int = 0
+    values_repaired: int = 0
+    values_nulled: int = 0
+    orphans: int = 0
+    seconds: float = 0.0
+    rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
+    validation: str = "passed"  # passed | warnings | blocked | skipped
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    sources: list[SourceReport] = field(default_factory=list)
+    rejected: list[LandedFile] = field(default_factory=list)
+    nothing_new: bool = False
+    seconds: float = 0.0
+    verdicts: list[quality.Verdict] = field(default_factory=list)
+    failure: quality.ValidationFailed | None = None
+    data_docs: str | None = None
+
+
+def _primary(source: str) -> SilverTable:
+    """The table whose keys decide duplicates: the history table of versioned sources, else the table."""
+    tables = targets_of(source)
+    return next((t for t in tables if t.mode == "history"), None) or next(
+        t for t in tables if t.mode == "unique"
+    )
+
+
+def read_ledger(spark: SparkSession, root: str) -> dict[str, Seen]:
+    uri = silver_uri(root, LEDGER)
+    if not table_exists(uri):
+        return {}
+    ledger = read_table(spark, uri)
+    modified = F.col("modified") if "modified" in ledger.columns else F.lit(0.0)  # ledgers from before mtimes
+    rows = ledger.select("path", "size", modified.alias("modified"), "sha256").collect()
+    return {r["path"]: Seen(r["size"], r["modified"] or 0.0, r["sha256"]) for r in rows}
+
+
+def bronze_to_silver(
+    spark: SparkSession, cfg: Config, run_id: str, progress=None, validate: bool = True
+) -> RunReport:  # type: ignore[no-untyped-def]
+    root = cfg.root
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    report = RunReport(run_id)
+    seen = read_ledger(spark, root)
+    todo = discover(root, seen)
+    if not todo:
+        report.nothing_new = True
+        log.info("nothing new in %s/bronze: no table changed", root)
+        return report
+    # Staging of earlier runs of this job that were killed before cleaning up is of no further use.
+    storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver"))
+    staging = storage.join(root, "_staging", "bronze_to_silver", run_id)
+    ledger_rows: list[dict[str, object]] = []
+    # Files are landed (parsed into staging by Python) by worker processes, ahead of the engine: the
+    # clickstream is parsed while the engine works on the smaller sources.
+    by_source = {s: [f for f in todo if f.source == s] for s in SOURCES}
+    by_source = {s: files for s, files in by_source.items() if files}
+    lander = landing_pool()
+    try:
+        landings = {
+            s: start_landing(lander, s, files, staging, _expected_sheets(cfg, s))
+            for s, files in by_source.items()
+        }
+        gate: quality.Gate | None = None
+        params: dict[str, object] = {}
+        if validate:
+            quality.preload()
+            gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
+            dates = [d for d in (file_date(f.path) for f in todo) if d]
+            params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
+        else:
+            log.warning(
+                "validation skipped (--skip-validation): silver batches merged without their expectations"
+            )
+        typical = _typical_rows_per_file(spark, root)
+        for source, files in by_source.items():
+            if progress:
+                progress(source, len(files))
+            t0 = time.perf_counter()
+            landing = landings[source]()
+            log.info(
+                "%s: landed %d rows from %d files in %.1f s",
+                source,
+                landing.rows,
+                len(files),
+                landing.seconds,
+            )
+            checks = (
+                (gate, {**params, **quality.batch_band(typical.get(source), len(files))}) if gate else None
+            )
+            sr, landed, outcomes = _ingest_source(
+                spark, cfg, run_id, started_at, source, landing, staging, checks
+            )
+            sr.seconds = round(time.perf_counter() - t0 + landing.seconds, 3)
+            report.sources.append(sr)
+            for lf in landed:
+                if lf.status == "rejected":
+                    report.rejected.append(lf)
+            if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
+                log.error("%s: batch held back by failed critical expectations", source)
+            else:
+                ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
+            log.info("%s: %s", source, asdict(sr))
+        runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
+        write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+        if gate is not None:
+            report.verdicts = gate.verdicts
+            report.data_docs = gate.record()
+            failed = [v for v in gate.verdicts if not v.passed]
+            if failed:
+                held = [
+                    t.name
+                    for sr in report.sources
+                    if sr.validation == "blocked"
+                    for t in targets_of(sr.source)
+                ]
+                report.failure = quality.ValidationFailed(
+                    failed, storage.join(root, "_rejected", run_id, "silver"), held=held
+                )
+        # The ledger last: a run killed before this point takes the same files in again next time.
+        if ledger_rows:
+            merge_latest(
+                spark,
+                spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
+                silver_uri(root, LEDGER),
+                ("path",),
+                "ingested_at",
+            )
+    finally:
+        lander.shutdown(cancel_futures=True)
+        storage.delete_tree(staging)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _expected_sheets(cfg: Config, source: str) -> tuple[str, ...]:
+    """The sheets a workbook of this source should have (none for other formats)."""
+    return warehouse_ids(cfg.generator.warehouses) if SOURCES[source].format == "xlsx" else ()
+
+
+def _ingest_source(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    started_at: dt.datetime,
+    source: str,
+    landing: Landed,
+    staging: str,
+    checks: tuple[quality.Gate, dict[str, object]] | None = None,
+) -> tuple[SourceReport, list[LandedFile], dict[str, dict[str, int]]]:
+    """Type, classify, validate and merge one source's landed batch. Returns its report, its files, and
+    each file's rows by outcome (for the ledger)."""
+    contract = SOURCES[source]
+    landed, raw_uri = landing.files, landing.raw_uri
+    sr = SourceReport(source, files=len(landed), validation="passed" if checks else "skipped")
+    t_start = time.perf_counter()
+    sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
+    sr.rows_read = landing.rows
+    if not landing.rows:
+        return sr, landed, {}
+
+    raw = spark.read.parquet(storage.spark_path(raw_uri))
+    if contract.format == "jsonl":
+        typed = event_columns(
+            event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json"))
+        )
+    else:
+        typed = typed_records(raw, contract)
+    typed = with_usable(typed).withColumns(
+        {
+            "_raw": F.when(~F.col("_usable"), F.col("_raw")),  # only quarantine keeps the raw text
+            "_source_file": F.col("_file"),
+            "_source_row": F.col("_row"),
+            "_ingested_at": F.lit(started_at).cast("timestamp"),
+            "_run_id": F.lit(run_id),
+            "_id": F.monotonically_increasing_id(),  # fixed once materialized: names the row in this batch
+        }
+    )
+    # Materialized once: the engines do not cache, and classifying reads the typed rows several times.
+    typed = materialize(spark, typed, storage.join(staging, f"{source}.typed.parquet"))
+    log.info("%s: typed in %.1f s", source, time.perf_counter() - t_start)
+    # Only the few rows that are duplicates or orphans are written down; the batch is the typed rows
+    # joined with them, which costs far less than writing the whole batch again with its outcome (or
+    # joining every parent table to the whole batch).
+    flags = materialize(
+        spark,
+        row_flags(
+            duplicates(spark, typed, _primary(source), cfg.root), orphans(spark, cfg.root, typed, contract)
+        ),
+        storage.join(staging, f"{source}.flags.parquet"),
+    )
+    batch = with_outcome(typed, flags)
+    log.info("%s: typed and classified in %.1f s", source, time.perf_counter() - t_start)
+
+    written_row = F.col("_outcome") == "written"
+
+    def repairs(kind: str) -> Column:
+        # Filtering arrays only where there is something to filter: most rows have no repairs.
+        labelled = F.when(F.size("_repairs") > 0, F.size(F.filter("_repairs", lambda x: x.startswith(kind))))
+        return F.sum(F.when(written_row, labelled))
+
+    per_file = (
+        batch.groupBy("_file", "_outcome")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            repairs("repaired:").alias("rep"),
+            repairs("nulled:").alias("nul"),
+            F.sum(F.when(written_row & (F.size("_orphan_fks") > 0), 1)).alias("orph"),
+        )
+        .collect()
+    )  # one pass: the counts, the repairs and orphans of the written rows, and each file's outcomes
+    outcomes: dict[str, dict[str, int]] = {}
+    for r in per_file:
+        outcomes.setdefault(r["_file"], {})[r["_outcome"]] = int(r["n"])
+    sr.rows_written, sr.rows_quarantined, sr.duplicates = (
+        sum(int(r["n"]) for r in per_file if r["_outcome"] == k)
+        for k in ("written", "quarantined", "duplicate")
+    )
+    sr.values_repaired, sr.values_nulled, sr.orphans = (
+        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph")
+    )
+    seen = sum(int(r["n"]) for r in per_file)
+
+    if checks is not None:
+        checks[0].ready()  # a malformed suite fails the run here, before this source writes anything
+    _write_quarantine(
+        spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at
+    )
+    written = batch.where(F.col("_outcome") == "written")
+    primary = _primary(source)
+    batches = {}
+    for t in targets_of(source):
+        rows = table_batch(written, t)
+        if t.mode == "current":  # the newest version per key: computed once, not in every check and merge
+            rows = materialize(spark, rows, storage.join(staging, f"{source}.{t.name}.parquet"))
+        batches[t.name] = (t, rows)
+    verdicts = _validated(spark, cfg.root, run_id, sr, batches, *checks) if checks is not None else []
+    if sr.validation == "blocked":
+        # Held back: no silver table of this source changes, and the batches stay for inspection.
+        sr.rows_held, sr.rows_written = sr.rows_written, 0
+        _check_counts(sr, seen)
+        return sr, landed, outcomes
+    before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
+    for table, rows in batches.values():
+        if table.mode == "current":
+            merge_latest(spark, rows, table.uri(cfg.root), table.key, table.version or "", table.partition_by)
+        else:
+            # Insert-only: classification already left out every key the table holds, so appending is
+            # the same as MERGE ... WHEN NOT MATCHED INSERT, without scanning the whole table.
+            append_rows(rows, table.uri(cfg.root), table.partition_by)
+    after = read_table(spark, primary.uri(cfg.root)).count()
+    log.info(
+        "%s: merged into %s in %.1f s",
+        source,
+        [t.name for t in targets_of(source)],
+        time.perf_counter() - t_start,
+    )
+    for v in verdicts:
+        v.published = True
+
+    # Nothing lost: every landed row is accounted for, and the rows called written are really there.
+    _check_counts(sr, seen)
+    if after - before != sr.rows_written:
+        raise ReconciliationError(
+            f"{source}: {sr.rows_written} rows classified as new, but {primary.name} grew by {after - before}; "
+            "was the table changed by another writer during this run?"
+        )
+    return sr, landed, outcomes
+
+
+def _check_counts(sr: SourceReport, seen: int) -> None:
+    total = sr.rows_written + sr.rows_held + sr.rows_quarantined + sr.duplicates
+    if total != sr.rows_read or seen != sr.rows_read:
+        raise ReconciliationError(
+            f"{sr.source}: read {sr.rows_read} rows but written {sr.rows_written} + held {sr.rows_held} + quarantined "
+            f"{sr.rows_quarantined} + duplicates {sr.duplicates} (Spark saw {seen}); the silver tables were not reconciled"
+        )
+
+
+def table_batch(written: DataFrame, table: SilverTable) -> DataFrame:
+    """The rows a batch adds to one silver table: its columns, and for a current table the newest
+    version of each key."""
+    rows = written.select(*[F.col(n).cast(t).alias(n) for n, t in table.columns()])
+    return latest_per_key(rows, table) if table.mode == "current" else rows
+
+
+def _validated(
+    spark: SparkSession,
+    root: str,
+    run_id: str,
+    sr: SourceReport,
+    batches: dict[str, tuple[SilverTable, DataFrame]],
+    gate: quality.Gate,
+    params: dict[str, object],
+) -> list[quality.Verdict]:
+    """Validate each table's batch and set the source's validation outcome; on a critical failure
+    ("blocked") keep every batch of the source for inspection."""
+    if any(
+        quality.cross_table(gate.suites[f"silver.{n}"], "silver")
+        for n in batches
+        if gate.has_suite("silver", n)
+    ):
+        quality.register_views(spark, root, "silver")
+    verdicts = [
+        gate.validate("silver", name, rows, params, skip_empty=True)
+        for name, (_, rows) in batches.items()
+        if gate.has_suite("silver", name)
+    ]
+    if all(v.passed for v in verdicts):
+        sr.validation = "warnings" if any(v.warnings for v in verdicts) else "passed"
+        return verdicts
+    sr.validation = "blocked"
+    for name, (_, rows) in batches.items():
+        quality.keep_rejected(rows, root, run_id, "silver", name)
+    return verdicts
+
+
+RECENT_FILES = 30  # the files a batch's plausible size is judged against, per source
+
+
+def typical_rows_per_file(ledger: DataFrame, recent: int = RECENT_FILES) -> DataFrame:
+    """Per source, the median rows written per file over its `recent` latest files taken in. The median,
+    not the mean of the last run: a history's first file seeds the world (every customer and product),
+    and would make every ordinary day after it look implausibly small."""
+    latest = Window.partitionBy("source").orderBy(F.col("ingested_at").desc(), F.col("path").desc())
+    return (
+        ledger.where(F.col("status") != "rejected")
+        .withColumn("_n", F.row_number().over(latest))
+        .where(F.col("_n") <= recent)
+        .groupBy("source")
+        .agg(F.percentile_approx("rows_written", 0.5).alias("rows_per_file"))
+    )
+
+
+def _typical_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
+    uri = silver_uri(root, LEDGER)
+    if not table_exists(uri):
+        return {}
+    return {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(read_table(spark, uri)).collect()}
+
+
+def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """`_orphan_fks`: the foreign-key columns whose parent is not in silver (yet). Such rows are kept,
+    not dropped; gold maps them to the unknown member of the dimension."""
+    flags: list[tuple[Column, str]] = []
+    for c in contract.columns:
+        if not c.references:
+            continue
+        parent_source, parent_key = c.references.split(".")
+        parent = next(t for t in targets_of(parent_source) if t.mode in ("current", "unique"))
+        alias = f"_has_{c.name}"
+        if table_exists(parent.uri(root)):
+            keys = (
+                read_table(spark, parent.uri(root))
+                .select(F.col(parent_key).alias(f"_k_{c.name}"), F.lit(True).alias(alias))
+                .distinct()
+            )
+            typed = typed.join(keys, typed[c.name] == keys[f"_k_{c.name}"], "left").drop(f"_k_{c.name}")
+        else:
+            typed = typed.withColumn(alias, F.lit(None).cast("boolean"))
+        flags.append((F.col(c.name).isNotNull() & F.col(alias).isNull(), c.name))
+    return typed.withColumn("_orphan_fks", labels_where(flags)).drop(
+        *[f"_has_{c.name}" for c in contract.columns if c.references]
+    )
+
+
+def with_usable(typed: DataFrame) -> DataFrame:
+    """`_usable`: the row has no reason to be quarantined. Materialized with the typed batch, it is what
+    classification reads on every pass over the batch: reading a flag costs far less than the array of
+    reasons."""
+    return typed.withColumn("_usable", F.size("_reasons") == 0)
+
+
+def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
+    """`_id` of the usable rows that are duplicates: a later copy of a key (or key and version) in the
+    batch, or a key already in silver. Only keys seen more than once in the batch are ranked, which
+    spares sorting the whole batch; they are found by a 64-bit hash of the key first (counting hashes
+    costs far less than counting text keys such as event ids), and a hash shared by two different keys
+    only makes both candidates, which the ranking by the key itself tells apart. `_id` must name each
+    row stably (a materialized batch)."""
+    key = list(primary.merge_key)
+    usable = typed.where("_usable").withColumn("_key_hash", F.xxhash64(*key))
+    repeated = usable.groupBy("_key_hash").count().where("count > 1").select("_key_hash")
+    first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
+    found = (
+        usable.join(repeated, "_key_hash", "left_semi")
+        .withColumn("_rank", F.row_number().over(first))
+        .where("_rank > 1")
+        .select("_id")
+    )
+    if table_exists(primary.uri(root)):
+        existing = read_table(spark, primary.uri(root))
+        for part in primary.partition_by:  # only the partitions this batch can touch
+            lo, hi = usable.agg(F.min(part), F.max(part)).first()
+            existing = (
+                existing.where(F.col(part).between(lo, hi))
+                if lo is not None
+                else existing.where(F.lit(False))
+            )
+        found = found.union(usable.join(existing.select(*key), key, "left_semi").select("_id"))
+    return found.distinct()  # a later copy of a key silver holds is found twice
+
+
+def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """`_id` and `_orphan_fks` of the usable rows with an orphan foreign key (see `with_orphan_flags`),
+    found on the ids and keys alone: joining the parents to the whole rows would copy every column."""
+    keys = [c.name for c in contract.columns if c.references]
+    if not keys:
+        return spark.createDataFrame([], "_id bigint, _orphan_fks array<string>")
+    usable = typed.where("_usable").select("_id", *keys)
+    flagged = with_orphan_flags(spark, root, usable, contract)
+    return flagged.where(F.size("_orphan_fks") > 0).select("_id", "_orphan_fks")
+
+
+def row_flags(duplicate_ids: DataFrame, orphan_rows: DataFrame) -> DataFrame:
+    """The rows that are duplicates or orphans, by `_id`: `_dup` (true or null) and `_orphan_fks`."""
+    return duplicate_ids.select("_id", F.lit(True).alias("_dup")).join(orphan_rows, "_id", "full")
+
+
+def with_outcome(typed: DataFrame, flags: DataFrame) -> DataFrame:
+    """`_outcome` for every row: quarantined (has reasons), duplicate (`flags` marks its `_id` so), or
+    written; and `_orphan_fks` from `flags` (empty for the rows it does not name)."""
+    outcome = (
+        F.when(~F.col("_usable"), F.lit("quarantined"))
+        .when(F.col("_dup").isNotNull(), F.lit("duplicate"))
+        .otherwise(F.lit("written"))
+    )
+    return (
+        typed.join(F.broadcast(flags), "_id", "left")
+        .withColumn("_outcome", outcome)
+        .withColumn("_orphan_fks", F.coalesce("_orphan_fks", F.array().cast("array<string>")))
+        .drop("_dup")
+    )
+
+
+def classify(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str, contract) -> DataFrame:  # type: ignore[no-untyped-def]
+    """Every row with its `_outcome` and `_orphan_fks` (see `duplicates`, `orphans` and `with_outcome`)."""
+    return with_outcome(
+        typed, row_flags(duplicates(spark, typed, primary, root), orphans(spark, root, typed, contract))
+    )
+
+
+def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
+    """The newest version of each key in a batch (ties: the later file, then the later row)."""
+    w = Window.partitionBy(*table.key).orderBy(
+        F.col(table.version or "_source_file").desc(),
+        F.col("_source_file").desc(),
+        F.col("_source_row").desc(),
+    )
+    return rows.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
+
+
+def _write_quarantine(
+    spark: SparkSession, root: str, bad: DataFrame, source: str, run_id: str, at: dt.datetime
+) -> None:
+    rows = bad.select(
+        F.lit(source).alias("source"),
+        F.col("_file").alias("file"),
+        F.col("_sheet").alias("sheet"),
+        F.col("_row").alias("row"),
+        F.col("_raw").alias("raw"),
+        F.col("_reasons").alias("reasons"),
+        F.lit(run_id).alias("run_id"),
+        F.lit(at).cast("timestamp").alias("quarantined_at"),
+    )
+    merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"))
+
+
+def _ledger_rows(
+    landed: list[LandedFile], outcomes: dict[str, dict[str, int]], run_id: str, at: dt.datetime
+) -> list[dict[str, object]]:
+    out = []
+    for lf in landed:
+        c = outcomes.get(lf.file.path, {})
+        out.append(
+            {
+                "path": lf.file.path, "source": lf.file.source, "size": lf.file.size, "modified": lf.file.modified,
+                "sha256": lf.sha256, "run_id": run_id,
+                "status": lf.status if not (lf.status == "ingested" and lf.warnings) else "ingested_with_warnings",
+                "reason": lf.reason, "rows_read": lf.rows, "rows_written": c.get("written", 0),
+                "rows_quarantined": c.get("quarantined", 0), "duplicates": c.get("duplicate", 0), "ingested_at": at,
+            }
+        )  # fmt: skip
+    return out

@@ -1,0 +1,321 @@
+"""Every KPI computed on tiny hand-written facts whose answers are known."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from lakehouse.bronze.contract import CARRIERS, TRAFFIC_SOURCES
+from lakehouse.gold import kpis
+from lakehouse.gold.models import (
+    UNKNOWN_SK,
+    dim_warehouse,
+    fact_inventory_snapshot,
+    fact_sessions,
+    small_dimension,
+)
+
+D = Decimal
+T = dt.datetime
+
+
+@pytest.fixture
+def customers(spark):  # type: ignore[no-untyped-def]
+    # Customer 1 has two versions (moved from France to Spain); 2 has one.
+    rows = [(11, 1, "France"), (12, 1, "Spain"), (21, 2, "Germany"), (-1, None, "Unknown")]
+    return spark.createDataFrame(rows, "customer_sk bigint, customer_id bigint, country string")
+
+
+@pytest.fixture
+def orders(spark):  # type: ignore[no-untyped-def]
+    rows = [
+        (1, 20260105, 11, False, 2, D("100.00")),
+        (2, 20260105, 21, False, 1, D("50.00")),
+        (3, 20260106, 11, True, 5, D("0.00")),  # cancelled: not counted
+        (4, 20260210, 12, False, 3, D("30.00")),  # customer 1 again, next month, after moving
+        (5, 20260106, -1, False, 1, D("10.00")),  # unknown customer: counted in sales, not in customer KPIs
+    ]
+    return spark.createDataFrame(
+        rows,
+        "order_id bigint, order_date_key int, customer_sk bigint, is_cancelled boolean, units bigint, revenue decimal(14,2)",
+    )
+
+
+def test_daily_sales(orders, customers) -> None:  # type: ignore[no-untyped-def]
+    got = {r["date_key"]: r for r in kpis.kpi_daily_sales(orders, customers).collect()}
+    assert set(got) == {20260105, 20260106, 20260210}
+    d5 = got[20260105]
+    assert (d5["revenue"], d5["orders"], d5["units"], d5["average_order_value"]) == (
+        D("150.00"),
+        2,
+        3,
+        D("75.00"),
+    )
+    assert (d5["new_customers"], d5["returning_customers"]) == (2, 0)
+    assert (got[20260210]["new_customers"], got[20260210]["returning_customers"]) == (0, 1)
+    assert got[20260106]["orders"] == 1, "the cancelled order does not count"
+
+
+def test_retention_cohorts(orders, customers) -> None:  # type: ignore[no-untyped-def]
+    got = {
+        (r["cohort_month"], r["months_since_first_order"]): r
+        for r in kpis.kpi_retention_cohorts(orders, customers).collect()
+    }
+    assert got[("2026-01", 0)]["active_customers"] == 2 and got[("2026-01", 0)]["retention_rate"] == 1.0
+    assert got[("2026-01", 1)]["active_customers"] == 1 and got[("2026-01", 1)]["retention_rate"] == 0.5
+    assert set(got) == {("2026-01", 0), ("2026-01", 1)}
+
+
+def test_customer_value_rfm(orders, customers) -> None:  # type: ignore[no-untyped-def]
+    got = {r["customer_id"]: r for r in kpis.kpi_customer_value(orders, customers).collect()}
+    assert set(got) == {1, 2}
+    one, two = got[1], got[2]
+    assert (one["orders"], one["lifetime_value"], one["recency_days"]) == (2, D("130.00"), 0)
+    assert (two["orders"], two["lifetime_value"], two["recency_days"]) == (1, D("50.00"), 36)
+    assert (
+        one["r_score"] > two["r_score"]
+        and one["f_score"] > two["f_score"]
+        and one["m_score"] > two["m_score"]
+    )
+    assert (
+        one["rfm"] == f"{one['r_score']}{one['f_score']}{one['m_score']}"
+        and one["segment"]
+        and two["segment"]
+    )
+
+
+@pytest.fixture
+def lines(spark):  # type: ignore[no-untyped-def]
+    rows = [
+        (1, 20260105, 11, 101, 2, D("60.00")),
+        (1, 20260105, 11, 102, 1, D("40.00")),
+        (2, 20260105, 21, 101, 1, D("50.00")),
+        (3, 20260106, 11, 101, 5, D("0.00")),  # cancelled
+        (4, 20260210, 12, 102, 3, D("30.00")),
+    ]
+    return spark.createDataFrame(
+        rows,
+        "order_id bigint, order_date_key int, customer_sk bigint, product_sk bigint, quantity int, revenue decimal(14,2)",
+    )
+
+
+@pytest.fixture
+def products(spark):  # type: ignore[no-untyped-def]
+    rows = [
+        (101, 1, "Lamp", "Home & Garden"),
+        (102, 2, "Book", "Books"),
+        (-1, None, "Unknown product", "Unknown"),
+    ]
+    return spark.createDataFrame(rows, "product_sk bigint, product_id bigint, name string, category string")
+
+
+def test_revenue_by_category_country_month(lines, products, customers) -> None:  # type: ignore[no-untyped-def]
+    got = {(r["month"], r["category"], r["country"]): (r["revenue"], r["units"], r["orders"]) for r in
+           kpis.kpi_revenue_by_category_country_month(lines, products, customers).collect()}  # fmt: skip
+    assert got == {
+        ("2026-01", "Home & Garden", "France"): (D("60.00"), 2, 1),
+        ("2026-01", "Books", "France"): (D("40.00"), 1, 1),
+        ("2026-01", "Home & Garden", "Germany"): (D("50.00"), 1, 1),
+        ("2026-02", "Books", "Spain"): (D("30.00"), 3, 1),
+    }
+
+
+def test_top_products_monthly(lines, products) -> None:  # type: ignore[no-untyped-def]
+    got = {
+        (r["month"], r["product_id"]): r
+        for r in kpis.kpi_top_products_monthly(lines, products, top=1).collect()
+    }
+    jan_lamp = got[("2026-01", 1)]
+    assert (jan_lamp["revenue"], jan_lamp["units"], jan_lamp["revenue_rank"], jan_lamp["units_rank"]) == (
+        D("110.00"),
+        3,
+        1,
+        1,
+    )
+    assert ("2026-01", 2) not in got, "second in both rankings is outside the top 1"
+    assert got[("2026-02", 2)]["revenue_rank"] == 1
+
+
+def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: ignore[no-untyped-def]
+    e = [
+        ("a1", T(2026, 1, 5, 10, 0, 0), "s1", 1, "page_view", None, "direct", "desktop", "France"),
+        ("a2", T(2026, 1, 5, 10, 1, 0), "s1", 1, "product_view", None, "direct", "desktop", "France"),
+        ("a3", T(2026, 1, 5, 10, 2, 0), "s1", 1, "add_to_cart", None, "direct", "desktop", "France"),
+        ("a4", T(2026, 1, 5, 10, 3, 0), "s1", 1, "checkout_start", None, "direct", "desktop", "France"),
+        ("a5", T(2026, 1, 5, 10, 4, 30), "s1", 1, "purchase", 7, "direct", "desktop", "France"),
+        ("b1", T(2026, 1, 5, 11, 0, 0), "s2", None, "page_view", None, "direct", "desktop", "Spain"),
+        ("b2", T(2026, 1, 5, 11, 0, 40), "s2", None, "product_view", None, "direct", "desktop", "Spain"),
+        ("b3", T(2026, 1, 5, 11, 1, 0), "s2", None, "add_to_cart", None, "direct", "desktop", "Spain"),
+        ("c1", T(2026, 1, 5, 12, 0, 0), "s3", None, "page_view", None, "direct", "desktop", "Spain"),
+        ("c2", T(2026, 1, 5, 12, 0, 5), "s3", None, "search", None, "direct", "desktop", "Spain"),
+        # The session's source, device and country are its first event's, whatever the row order.
+        ("d2", T(2026, 1, 5, 13, 0, 9), "s4", None, "page_view", None, "email", "tablet", "Germany"),
+        ("d1", T(2026, 1, 5, 13, 0, 0), "s4", None, "page_view", None, "social", "mobile", "Italy"),
+        ("d3", T(2026, 1, 5, 12, 59, 59), "s4", None, "search", None, "social", "mobile", "Italy"),
+        ("d4", T(2026, 1, 5, 13, 0, 30), "s4", None, "page_view", None, "email", "tablet", "Germany"),
+    ]
+    events = spark.createDataFrame(
+        e,
+        "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string",
+    )
+    dims = spark.createDataFrame(
+        [(11, 1, T(2025, 1, 1), T(9999, 12, 31))],
+        "customer_sk bigint, customer_id bigint, valid_from timestamp, valid_to timestamp",
+    )
+    sources = small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
+    sessions = fact_sessions(events, dims, sources)
+    got = {r["session_id"]: r for r in sessions.collect()}
+    social = next(r["traffic_source_sk"] for r in sources.collect() if r["traffic_source"] == "social")
+    assert (got["s4"]["traffic_source_sk"], got["s4"]["device"], got["s4"]["country"]) == (
+        social,
+        "mobile",
+        "Italy",
+    )
+    assert (got["s4"]["session_start"], got["s4"]["duration_seconds"], got["s4"]["events"]) == (
+        T(2026, 1, 5, 12, 59, 59),
+        31,
+        4,
+    )
+    sessions = sessions.where("session_id != 's4'")
+    assert (
+        got["s1"]["duration_seconds"],
+        got["s1"]["pages_viewed"],
+        got["s1"]["furthest_step"],
+        got["s1"]["converted"],
+        got["s1"]["order_id"],
+    ) == (270, 2, "purchase", True, 7)
+    assert got["s1"]["customer_sk"] == 11 and got["s2"]["customer_sk"] == -1
+    assert (got["s2"]["furthest_step"], got["s3"]["furthest_step"], got["s3"]["pages_viewed"]) == (
+        "add_to_cart",
+        "visit",
+        2,
+    )
+    funnel = kpis.kpi_conversion_funnel(sessions, sources).collect()
+    assert len(funnel) == 1
+    f = funnel[0]
+    assert (
+        f["sessions"],
+        f["product_view_sessions"],
+        f["add_to_cart_sessions"],
+        f["checkout_start_sessions"],
+        f["purchase_sessions"],
+    ) == (3, 2, 2, 1, 1)
+    assert f["conversion_rate"] == round(1 / 3, 4) and f["cart_abandonment_rate"] == 0.5
+
+
+def test_session_attributes_on_a_tie_do_not_depend_on_row_order(spark, customers) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        (f"e{i}", T(2026, 1, 5, 10, 0, 0), "s1", None, "page_view", None, "direct", device, "France")
+        for i, device in enumerate(("desktop", "mobile", "tablet"))
+    ]
+    schema = "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string"
+    dims = spark.createDataFrame(
+        [], "customer_sk bigint, customer_id bigint, valid_from timestamp, valid_to timestamp"
+    )
+    sources = small_dimension(spark, "traffic_source", TRAFFIC_SOURCES)
+    devices = {
+        fact_sessions(spark.createDataFrame(order, schema), dims, sources).first()["device"]
+        for order in (rows, rows[::-1], rows[1:] + rows[:1])
+    }
+    assert len(devices) == 1
+
+
+def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-untyped-def]
+    snaps = spark.createDataFrame(
+        [(dt.date(2026, 2, 1), "WH-01", 1, 56, 4, 10, D("5.00")), (dt.date(2026, 2, 1), "WH-02", 1, 0, 0, 5, D("5.00")),
+         (dt.date(2026, 2, 1), "WH-01", 2, 3, 0, 10, D("2.00"))],
+        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
+    )  # fmt: skip
+    products = spark.createDataFrame(
+        [(101, 1, T(2025, 1, 1), T(9999, 12, 31)), (102, 2, T(2025, 1, 1), T(9999, 12, 31))],
+        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
+    )
+    # Product 1 sold 56 units in the 28 days before the snapshot (2 a day); product 2 none.
+    sold = spark.createDataFrame([(20260110, 101, 50, D("500.00")), (20260131, 101, 6, D("60.00")), (20260201, 101, 99, D("1.00"))],
+                                 "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
+    warehouses = dim_warehouse(snaps)
+    inv = {
+        (r["warehouse_id"], r["product_id"]): r
+        for r in fact_inventory_snapshot(snaps, sold, products, warehouses).collect()
+    }
+    keys = {r["warehouse_id"]: r["warehouse_sk"] for r in warehouses.collect()}
+    assert inv[("WH-01", 1)]["warehouse_sk"] == keys["WH-01"] != keys["WH-02"]
+    assert inv[("WH-01", 1)]["avg_daily_units"] == 2.0 and inv[("WH-01", 1)]["days_of_cover"] == 28.0
+    assert inv[("WH-02", 1)]["is_stock_out"] and inv[("WH-01", 2)]["below_reorder_point"]
+    assert inv[("WH-01", 2)]["days_of_cover"] is None, "no sales, no cover figure"
+    health = {
+        r["warehouse_id"]: r
+        for r in kpis.kpi_inventory_health(
+            fact_inventory_snapshot(snaps, sold, products, warehouses)
+        ).collect()
+    }
+    assert (
+        health["WH-01"]["products"],
+        health["WH-01"]["stock_outs"],
+        health["WH-01"]["below_reorder_point"],
+    ) == (2, 0, 1)
+    assert health["WH-01"]["stock_value"] == D("286.00") and health["WH-02"]["stock_outs"] == 1
+    assert health["WH-01"]["sell_through"] == round(56 / (56 + 59), 4)
+
+
+def test_warehouse_dimension_keys_and_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
+    schema = "snapshot_date date, warehouse_id string, product_id bigint"
+    snaps = spark.createDataFrame(
+        [
+            (dt.date(2026, 2, 1), "WH-01", 1),
+            (dt.date(2026, 2, 8), "WH-01", 1),
+            (dt.date(2026, 2, 8), "WH-02", 1),
+        ],
+        schema,
+    )
+    dim = {r["warehouse_id"]: r for r in dim_warehouse(snaps).collect()}
+    assert set(dim) == {"WH-01", "WH-02", None} and dim[None]["warehouse_sk"] == UNKNOWN_SK
+    assert (dim["WH-01"]["first_snapshot_date"], dim["WH-01"]["last_snapshot_date"]) == (
+        dt.date(2026, 2, 1),
+        dt.date(2026, 2, 8),
+    )
+    # A warehouse's key follows from its id alone: another warehouse appearing does not move it.
+    alone = dim_warehouse(snaps.where("warehouse_id = 'WH-02'")).where("warehouse_id = 'WH-02'").first()
+    assert alone["warehouse_sk"] == dim["WH-02"]["warehouse_sk"] != dim["WH-01"]["warehouse_sk"]
+    # A stock row from a warehouse the dimension does not know points to the unknown member.
+    products = spark.createDataFrame(
+        [(101, 1, T(2025, 1, 1), T(9999, 12, 31))],
+        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
+    )
+    stock = spark.createDataFrame(
+        [(dt.date(2026, 2, 8), "WH-09", 1, 5, 0, 1, D("1.00"))],
+        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
+    )
+    sold = spark.createDataFrame(
+        [], "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)"
+    )
+    row = fact_inventory_snapshot(stock, sold, products, dim_warehouse(snaps)).first()
+    assert (row["warehouse_id"], row["warehouse_sk"]) == ("WH-09", UNKNOWN_SK)
+
+
+def test_shipping_performance(spark) -> None:  # type: ignore[no-untyped-def]
+    carriers = small_dimension(spark, "carrier", CARRIERS)
+    ups = CARRIERS.index("UPS") + 1
+    shipments = spark.createDataFrame(
+        [
+            (1, 10, ups, 20260105, 20260107, 2, D("10.00")),
+            (2, 10, ups, 20260105, 20260108, 3, D("6.00")),
+            (3, 11, ups, 20260106, 20260107, 1, D("8.00")),
+            (4, 99, ups, -1, 20260201, None, D("9.00")),  # its order never reached silver
+        ],
+        "shipment_id bigint, order_id bigint, carrier_sk bigint, order_date_key int, shipment_date_key int, "
+        "days_order_to_shipment int, shipment_cost decimal(12,2)",
+    )
+    orders = spark.createDataFrame([(10, 5), (11, 3)], "order_id bigint, days_to_deliver int")
+    got = {r["month"]: r for r in kpis.kpi_shipping_performance(shipments, orders, carriers).collect()}
+    assert set(got) == {"2026-01", "2026-02"}  # by the month shipped, which every shipment has
+    r = got["2026-01"]
+    assert (r["carrier"], r["month"], r["shipments"], r["orders"]) == ("UPS", "2026-01", 3, 2)
+    assert (r["avg_days_to_ship"], r["avg_days_to_deliver"], r["shipping_cost"], r["cost_per_order"]) == (
+        2.0,
+        4.0,
+        D("24.00"),
+        D("12.00"),
+    )

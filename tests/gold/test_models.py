@@ -1,0 +1,160 @@
+"""Gold models on tiny hand-written silver rows whose answers are known."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from lakehouse.bronze.contract import CHANNELS, PAYMENT_METHODS
+from lakehouse.gold.models import (
+    END_OF_TIME,
+    UNKNOWN_SK,
+    dim_customer,
+    dim_date,
+    dim_product,
+    fact_order_items,
+    fact_orders,
+    scd2,
+    small_dimension,
+)
+
+T = dt.datetime
+
+
+def customers_history(spark):  # type: ignore[no-untyped-def]
+    rows = [
+        (1, "ann@a.com", "France", dt.date(2025, 1, 1), T(2025, 1, 1)),
+        (
+            1,
+            "ann@a.com",
+            "France",
+            dt.date(2025, 1, 1),
+            T(2025, 6, 1),
+        ),  # no tracked change: not a new version
+        (1, "ann@b.com", "Spain", dt.date(2025, 1, 1), T(2026, 1, 10, 12)),
+        (2, "bob@c.com", "Germany", dt.date(2026, 1, 5), T(2026, 1, 5)),
+    ]
+    return spark.createDataFrame(
+        rows, "customer_id bigint, email string, country string, signup_date date, updated_at timestamp"
+    )
+
+
+def products_history(spark):  # type: ignore[no-untyped-def]
+    rows = [
+        (10, "Lamp", "Home & Garden", Decimal("20.00"), dt.date(2024, 1, 1), T(2024, 1, 1)),
+        (10, "Lamp", "Home & Garden", Decimal("25.00"), dt.date(2024, 1, 1), T(2026, 1, 10, 0, 30)),
+        (11, "Book", "Books", Decimal("10.00"), dt.date(2024, 1, 1), T(2024, 1, 1)),
+    ]
+    return spark.createDataFrame(
+        rows,
+        "product_id bigint, name string, category string, price decimal(12,2), launch_date date, updated_at timestamp",
+    )
+
+
+def test_dim_date_flags_weekends_and_peaks(spark) -> None:  # type: ignore[no-untyped-def]
+    d = {r["date"]: r for r in dim_date(spark, dt.date(2025, 11, 27), dt.date(2025, 12, 1)).collect()}
+    assert len(d) == 5
+    assert (
+        d[dt.date(2025, 11, 28)]["holiday_name"] == "Black Friday" and d[dt.date(2025, 11, 28)]["is_holiday"]
+    )
+    assert d[dt.date(2025, 11, 29)]["is_weekend"] and not d[dt.date(2025, 11, 28)]["is_weekend"]
+    assert d[dt.date(2025, 12, 1)]["date_key"] == 20251201 and d[dt.date(2025, 12, 1)]["quarter"] == 4
+
+
+def test_scd2_keeps_only_changes_of_tracked_attributes(spark) -> None:  # type: ignore[no-untyped-def]
+    v = (
+        scd2(customers_history(spark), "customer_id", ["email", "country"])
+        .orderBy("customer_id", "valid_from")
+        .collect()
+    )
+    assert [
+        (r["customer_id"], r["country"], r["valid_from"], r["valid_to"], r["is_current"], r["version"])
+        for r in v
+    ] == [
+        (1, "France", T(2025, 1, 1), T(2026, 1, 10, 12), False, 1),
+        (1, "Spain", T(2026, 1, 10, 12), END_OF_TIME, True, 2),
+        (2, "Germany", T(2026, 1, 5), END_OF_TIME, True, 1),
+    ]
+
+
+def test_dim_customer_has_no_raw_personal_data_and_an_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
+    dim = dim_customer(customers_history(spark))
+    assert "email" not in dim.columns and "first_name" not in dim.columns
+    rows = {(r["customer_id"], r["version"]): r for r in dim.collect()}
+    assert rows[(1, 2)]["email_masked"] == "a***@b.com" and len(rows[(1, 2)]["email_sha256"]) == 64
+    unknown = rows[(None, 0)]
+    assert unknown["customer_sk"] == UNKNOWN_SK and unknown["country"] == "Unknown"
+    assert len({r["customer_sk"] for r in rows.values()}) == len(rows), "surrogate keys are unique"
+
+
+def _facts(spark):  # type: ignore[no-untyped-def]
+    orders = spark.createDataFrame(
+        [
+            (100, 1, dt.date(2026, 1, 9), dt.date(2026, 1, 11), "Delivered", "web", "PayPal", None),
+            (101, 1, dt.date(2026, 1, 10), None, "Cancelled", "phone", "Gift Card", None),
+            (102, 99, dt.date(2026, 1, 10), None, "Pending", "web", "PayPal", "VIP20"),  # orphan customer
+        ],
+        "order_id bigint, customer_id bigint, order_date date, ship_date date, status string, channel string, payment_method string, coupon_code string",
+    )
+    items = spark.createDataFrame(
+        [
+            (1, 100, 10, 2, Decimal("19.00")),
+            (2, 100, 11, 1, Decimal("10.50")),
+            (3, 101, 10, 1, Decimal("26.00")),
+            (4, 102, 10, 3, Decimal("24.00")),
+            (5, 555, 11, 1, Decimal("9.00")),
+        ],
+        "order_item_id bigint, order_id bigint, product_id bigint, quantity int, item_price decimal(12,2)",
+    )
+    customers, products = dim_customer(customers_history(spark)), dim_product(products_history(spark))
+    channels, payments = (
+        small_dimension(spark, "channel", CHANNELS),
+        small_dimension(spark, "payment_method", PAYMENT_METHODS),
+    )
+    history = spark.createDataFrame(
+        [
+            (100, "Pending", T(2026, 1, 9, 8)),
+            (100, "Shipped", T(2026, 1, 11, 9)),
+            (100, "Delivered", T(2026, 1, 14, 10)),
+        ],
+        "order_id bigint, status string, updated_at timestamp",
+    )
+    lines = fact_order_items(items, orders, customers, products, channels, payments)
+    return lines, fact_orders(lines, orders, history, customers, channels, payments), customers, products
+
+
+def test_fact_order_items_resolves_dimensions_as_of_the_order_date(spark) -> None:  # type: ignore[no-untyped-def]
+    lines, _, customers, products = _facts(spark)
+    sk = {(r["customer_id"], r["version"]): r["customer_sk"] for r in customers.collect()}
+    psk = {(r["product_id"], r["version"]): r["product_sk"] for r in products.collect()}
+    got = {r["order_item_id"]: r for r in lines.collect()}
+    assert got[1]["customer_sk"] == sk[(1, 1)] and got[1]["product_sk"] == psk[(10, 1)]  # Jan 9: old versions
+    assert (
+        got[3]["customer_sk"] == sk[(1, 2)] and got[3]["product_sk"] == psk[(10, 2)]
+    )  # Jan 10: moved, new price
+    assert got[1]["list_price"] == Decimal("20.00") and got[1]["discount_amount"] == Decimal("2.00")
+    assert got[3]["list_price"] == Decimal("25.00") and got[3]["discount_amount"] == Decimal("-1.00")
+    assert got[3]["revenue"] == 0 and got[3]["gross_amount"] == Decimal("26.00") and got[3]["is_cancelled"]
+    assert got[4]["customer_sk"] == UNKNOWN_SK, "an orphan customer points to the unknown member"
+    assert (
+        got[5]["order_date_key"] == UNKNOWN_SK
+        and got[5]["customer_sk"] == UNKNOWN_SK
+        and got[5]["order_status"] == "Unknown"
+    )
+    assert got[5]["revenue"] == 0 and got[5]["gross_amount"] == Decimal("9.00"), "no known order, no revenue"
+    assert got[1]["order_date_key"] == 20260109 and got[1]["channel_sk"] == CHANNELS.index("web") + 1
+
+
+def test_fact_orders_totals_and_days_to_ship(spark) -> None:  # type: ignore[no-untyped-def]
+    _, orders, _, _ = _facts(spark)
+    got = {r["order_id"]: r for r in orders.collect()}
+    assert set(got) == {100, 101, 102}
+    assert got[100]["days_to_deliver"] == 5 and got[102]["days_to_deliver"] is None
+    assert (got[100]["line_count"], got[100]["units"], got[100]["revenue"], got[100]["days_to_ship"]) == (
+        2,
+        3,
+        Decimal("48.50"),
+        2,
+    )
+    assert got[101]["revenue"] == 0 and got[101]["is_cancelled"] and got[101]["days_to_ship"] is None
+    assert got[102]["coupon_code"] == "VIP20" and got[102]["revenue"] == Decimal("72.00")

@@ -1,0 +1,461 @@
+"""bronze_to_silver against the generator's ground truth, and its run guarantees."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from generators.runner import generate
+from lakehouse.bronze.contract import SOURCES
+from lakehouse.core.config import Config, load_config
+from lakehouse.quality.gates import SuiteError
+from lakehouse.silver.ingest import bronze_to_silver
+from lakehouse.tables import SILVER
+from tests.bronze.audit import Bronze
+from tests.conftest import small_settings
+
+REPO = Path(__file__).resolve().parents[2]
+VOLATILE = ["_run_id", "_ingested_at", "run_id", "quarantined_at"]
+
+
+def silver(root: Path, name: str) -> pd.DataFrame:
+    return DeltaTable(str(root / "silver" / name)).to_pandas()
+
+
+def versions(root: Path) -> dict[str, int]:
+    return {
+        p.name: DeltaTable(str(p)).version()
+        for p in sorted((root / "silver").iterdir())
+        if (p / "_delta_log").exists()
+    }
+
+
+def cfg_for(root: Path) -> Config:
+    return load_config(root=str(root), env={})
+
+
+def _defects(b: Bronze, expected: str) -> pd.DataFrame:
+    d = b.defects
+    return d[d["expected"] == expected]
+
+
+def test_quarantine_holds_exactly_the_defects_that_must_be_quarantined(ingested: Bronze) -> None:
+    q = silver(ingested.root, "quarantine")
+    got = {(r.file, r.sheet if isinstance(r.sheet, str) else None, int(r.row)) for r in q.itertuples()}
+    d = _defects(ingested, "quarantined")
+    want = {(r.file, r.sheet if isinstance(r.sheet, str) else None, int(r.row)) for r in d.itertuples()}
+    assert got == want
+    # Each quarantined record says why, in terms of its defect.
+    reasons = {
+        (r.file, r.sheet if isinstance(r.sheet, str) else None, int(r.row)): list(r.reasons)
+        for r in q.itertuples()
+    }
+    code = {"null_required": "missing", "type_mismatch": "invalid", "out_of_range": "out_of_range"}
+    for r in d.itertuples():
+        got_reasons = reasons[(r.file, r.sheet if isinstance(r.sheet, str) else None, int(r.row))]
+        if r.kind == "malformed_json":
+            assert got_reasons == ["malformed_json"]
+        else:
+            assert f"{code[r.kind]}:{r.column}" in got_reasons or (
+                r.kind == "out_of_range" and f"invalid:{r.column}" in got_reasons
+            ), (r, got_reasons)
+    assert (q["raw"].str.len() > 0).all() and q["run_id"].eq("test-run-1").all()
+
+
+def _silver_row(root: Path, source: str, key: str) -> pd.DataFrame:
+    table = {
+        "customers": "customers_history",
+        "products": "products_history",
+        "orders": "orders_history",
+    }.get(source)
+    table = table or next(t.name for t in SILVER.values() if t.source == source and t.mode == "unique")
+    df = silver(root, table)
+    k = SILVER[table].key
+    if source == "inventory":
+        return df
+    return df[df[k[0]].astype(str) == str(key)]
+
+
+def test_repaired_values_arrive_clean(ingested: Bronze) -> None:
+    d = _defects(ingested, "repaired")
+    assert set(d["kind"]) == {"date_format", "whitespace_case"}
+    checked = 0
+    for r in d[
+        d["source"].isin(["customers", "orders", "order_items", "shipments", "products"])
+    ].itertuples():
+        rows = _silver_row(ingested.root, r.source, r.key)
+        rows = rows[(rows["_source_file"] == r.file) & (rows["_source_row"] == r.row)]
+        assert len(rows) == 1, r
+        value = rows.iloc[0][r.column]
+        text = (
+            value.isoformat()[:10]
+            if hasattr(value, "isoformat") and SOURCES[r.source].column(r.column).kind == "date"
+            else value
+        )
+        if SOURCES[r.source].column(r.column).kind == "timestamp":
+            text = pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert str(text) == str(r.original), (r, value)
+        checked += 1
+    ev = silver(ingested.root, "clickstream_events").set_index("event_id")
+    for r in d[d["source"] == "clickstream"].itertuples():
+        value = ev.loc[r.key, r.column]
+        if r.column == "event_ts":
+            assert pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S") == r.original[:19]
+        else:
+            assert value == r.original
+        checked += 1
+    assert checked > 50
+
+
+def test_unusable_optional_values_are_nulled_and_the_row_kept(ingested: Bronze) -> None:
+    d = _defects(ingested, "nulled")
+    assert len(d) > 0
+    ev = silver(ingested.root, "clickstream_events").set_index("event_id")
+    for r in d.itertuples():
+        if r.source == "clickstream":
+            assert pd.isna(ev.loc[r.key, r.column])
+        else:
+            rows = _silver_row(ingested.root, r.source, r.key)
+            rows = rows[(rows["_source_file"] == r.file) & (rows["_source_row"] == r.row)]
+            assert len(rows) == 1 and pd.isna(rows.iloc[0][r.column])
+
+
+def test_orphans_are_kept_and_flagged(ingested: Bronze) -> None:
+    d = _defects(ingested, "orphan")
+    ev = silver(ingested.root, "clickstream_events").set_index("event_id")
+    for r in d.itertuples():
+        if r.source == "clickstream":
+            flags = list(ev.loc[r.key, "_orphan_fks"])
+        elif r.source == "inventory":
+            inv = silver(ingested.root, "inventory_snapshots")
+            hit = inv[(inv["product_id"] == int(r.value)) & (inv["_source_file"] == r.file)]
+            flags = list(hit.iloc[0]["_orphan_fks"])
+        else:
+            rows = _silver_row(ingested.root, r.source, r.key)
+            flags = list(
+                rows[(rows["_source_file"] == r.file) & (rows["_source_row"] == r.row)].iloc[0]["_orphan_fks"]
+            )
+        assert r.column in flags, r
+
+
+def test_duplicates_are_dropped_and_late_events_taken_in(ingested: Bronze) -> None:
+    ev = silver(ingested.root, "clickstream_events")
+    assert ev["event_id"].is_unique
+    d = ingested.defects
+    assert set(d[(d["kind"] == "late_event")]["key"]) <= set(ev["event_id"])
+    for name in ("order_items", "shipments"):
+        df = silver(ingested.root, name)
+        assert df[SILVER[name].key[0]].is_unique
+    runs = silver(ingested.root, "ingest_runs")
+    dup_defects = d[d["kind"] == "duplicate_row"].groupby("source").size()
+    got = runs.groupby("source")["duplicates"].sum()
+    for source, n in dup_defects.items():
+        # Every injected copy is counted; a stale version identical to one already seen counts too.
+        assert got[source] >= n, (source, got[source], n)
+    assert got["clickstream"] == dup_defects["clickstream"]
+
+
+def test_the_latest_version_wins(ingested: Bronze) -> None:
+    d = ingested.defects
+    stale = d[d["kind"] == "key_update"]
+    assert len(stale) > 0
+    for r in stale.itertuples():
+        t = ingested.tables[r.source]
+        key_col = SOURCES[r.source].key[0]
+        versions_in_bronze = t[t[key_col] == r.key].sort_values("updated_at")
+        latest = versions_in_bronze.iloc[-1]
+        current = silver(ingested.root, r.source)
+        row = current[current[key_col].astype(str) == r.key].iloc[0]
+        assert pd.Timestamp(row["updated_at"]).strftime("%Y-%m-%dT%H:%M:%SZ") == latest["updated_at"]
+    orders = silver(ingested.root, "orders")
+    assert orders["order_id"].is_unique
+    assert orders["coupon_code"].notna().any(), "the new column is taken in"
+
+
+def test_clean_rows_pass_through_untouched(ingested: Bronze) -> None:
+    items = ingested.tables["order_items"]
+    d = ingested.defects
+    touched = set(zip(d["file"], d["row"], strict=True))
+    clean = items[[(f, r) not in touched for f, r in zip(items["_file"], items["_row"], strict=True)]]
+    got = silver(ingested.root, "order_items").set_index("order_item_id")
+    for r in clean.itertuples():
+        row = got.loc[int(r.order_item_id)]
+        assert (int(row["order_id"]), int(row["product_id"]), int(row["quantity"])) == (
+            int(r.order_id),
+            int(r.product_id),
+            int(r.quantity),
+        )
+        assert f"{row['item_price']:.2f}" == r.item_price
+
+
+def test_every_run_reconciles(ingested: Bronze) -> None:
+    runs = silver(ingested.root, "ingest_runs")
+    assert (runs["rows_read"] == runs["rows_written"] + runs["rows_quarantined"] + runs["duplicates"]).all()
+    manifest_rows = {}
+    for m in ingested.manifests:
+        for f in m["files"]:
+            manifest_rows[f["source"]] = manifest_rows.get(f["source"], 0) + f["rows"]
+    assert runs.groupby("source")["rows_read"].sum().to_dict() == manifest_rows
+    ledger = silver(ingested.root, "_ingest_ledger")
+    assert ledger["path"].is_unique and (ledger["status"] == "ingested").all()
+    assert (
+        ledger["rows_read"] == ledger["rows_written"] + ledger["rows_quarantined"] + ledger["duplicates"]
+    ).all()
+    # New files are fingerprinted as they are landed (read once): the ledger holds each one's SHA-256.
+    bronze = Path(ingested.root) / "bronze"
+    for path, digest in ledger[["path", "sha256"]].itertuples(index=False):
+        assert digest == hashlib.sha256((bronze / path).read_bytes()).hexdigest(), path
+
+
+def test_every_row_carries_its_lineage(ingested: Bronze) -> None:
+    for name in SILVER:
+        df = silver(ingested.root, name)
+        assert (
+            df["_source_file"].notna().all()
+            and df["_run_id"].eq("test-run-1").all()
+            and df["_ingested_at"].notna().all()
+        )
+
+
+def test_tables_open_with_delta_rs_with_the_same_counts(ingested: Bronze, spark: object) -> None:
+    from lakehouse.core.delta import read_table
+
+    for name in [*SILVER, "quarantine", "ingest_runs", "_ingest_ledger"]:
+        uri = str(ingested.root / "silver" / name)
+        assert DeltaTable(uri).to_pyarrow_table().num_rows == read_table(spark, uri).count(), name  # type: ignore[arg-type]
+    assert DeltaTable(str(ingested.root / "silver" / "clickstream_events")).metadata().partition_columns == [
+        "event_date"
+    ]
+
+
+def test_a_second_run_changes_nothing(ingested: Bronze, spark: object) -> None:
+    before = versions(ingested.root)
+    report = bronze_to_silver(spark, cfg_for(ingested.root), "test-run-2")  # type: ignore[arg-type]
+    assert report.nothing_new
+    assert versions(ingested.root) == before
+
+
+def _settings_tiny() -> object:
+    return dataclasses.replace(small_settings(), scale=0.02)
+
+
+def test_one_more_day_adds_only_that_day(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=3)  # type: ignore[arg-type]
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    ledger_before = set(silver(tmp_path, "_ingest_ledger")["path"])
+    counts_before = {n: len(silver(tmp_path, n)) for n in SILVER if (tmp_path / "silver" / n).exists()}
+    generate(str(tmp_path), _settings_tiny(), days=1)  # type: ignore[arg-type]
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "r2")  # type: ignore[arg-type]
+    new_paths = set(silver(tmp_path, "_ingest_ledger")["path"]) - ledger_before
+    assert new_paths and all("2025-11-27" in p for p in new_paths), new_paths
+    assert sum(s.files for s in report.sources) == len(new_paths)
+    events = silver(tmp_path, "clickstream_events")
+    assert (events[events["_run_id"] == "r2"]["_source_file"].str.contains("2025-11-27")).all()
+    assert all(len(silver(tmp_path, n)) >= c for n, c in counts_before.items())
+    assert len(silver(tmp_path, "orders_history")) > counts_before["orders_history"]
+    # The first day seeds the world (every customer and product): one ordinary day after it is a
+    # plausible batch, not a warning.
+    sizes = [
+        f"{v.suite}: {o.found()}"
+        for v in report.verdicts
+        for o in v.warnings
+        if o.check.type == "expect_table_row_count_to_be_between"
+    ]
+    assert not sizes, sizes
+
+
+def _comparable(root: Path, name: str) -> pd.DataFrame:
+    df = silver(root, name).drop(columns=VOLATILE, errors="ignore")
+    for c in df.columns:
+        if df[c].map(lambda v: isinstance(v, list | tuple) or hasattr(v, "tolist")).any():
+            df[c] = df[c].map(lambda v: json.dumps(list(v)) if v is not None else None)
+    return df.sort_values(list(df.columns)).reset_index(drop=True)
+
+
+def test_a_killed_run_rerun_gives_the_same_tables(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path / "ref"), _settings_tiny(), days=3)  # type: ignore[arg-type]
+    shutil.copytree(tmp_path / "ref" / "bronze", tmp_path / "killed" / "bronze")
+    bronze_to_silver(spark, cfg_for(tmp_path / "ref"), "ref")  # type: ignore[arg-type]
+
+    # A real job process, killed once it has committed some silver tables but not all.
+    job = subprocess.Popen(
+        [sys.executable, "jobs/bronze_to_silver.py", "--root", str(tmp_path / "killed"), "--log-level", "ERROR"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while (
+        time.time() < deadline
+        and not (tmp_path / "killed" / "silver" / "order_items" / "_delta_log").exists()
+    ):
+        time.sleep(0.05)
+    job.kill()
+    job.wait()
+    assert not (tmp_path / "killed" / "silver" / "_ingest_ledger").exists(), "killed before the end"
+    bronze_to_silver(spark, cfg_for(tmp_path / "killed"), "rerun")  # type: ignore[arg-type]
+    compared = [n for n in [*SILVER, "quarantine"] if (tmp_path / "ref" / "silver" / n).exists()]
+    assert len(compared) >= 10
+    for name in compared:
+        pd.testing.assert_frame_equal(
+            _comparable(tmp_path / "killed", name), _comparable(tmp_path / "ref", name), obj=name
+        )
+
+
+def test_bad_files_are_recorded_while_the_rest_is_taken_in(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=7)  # type: ignore[arg-type]
+    bronze = tmp_path / "bronze"
+    (bronze / "clickstream" / "date=2025-11-24" / "hour=03" / "truncated.jsonl").write_text(
+        '{"event_id":"x","event_ts":"2025-11-24T03:00:0'
+    )
+    (bronze / "clickstream" / "date=2025-11-24" / "hour=04" / "garbage.jsonl").write_bytes(
+        bytes(range(256)) * 8
+    )
+    (bronze / "orders" / "orders_empty.csv").write_bytes(b"")
+    shifted = (bronze / "orders" / "orders_2025-11-25.csv").read_text().splitlines()
+    (bronze / "orders" / "orders_shifted.csv").write_text(
+        "\n".join(["id," + shifted[0], *shifted[1:]]) + "\n"
+    )
+    import io
+    import zipfile
+
+    original = (bronze / "inventory" / "inventory_2025-W48.xlsx").read_bytes()
+    src = zipfile.ZipFile(io.BytesIO(original))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:  # drop the third sheet from the workbook
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet3.xml":
+                continue
+            if info.filename == "xl/workbook.xml":
+                body = body.replace(b'<sheet name="WH-03" sheetId="3" r:id="rId3"/>', b"")
+            z.writestr(info, body)
+    (bronze / "inventory" / "inventory_missing_sheet.xlsx").write_bytes(out.getvalue())
+
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "bad")  # type: ignore[arg-type]
+    ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
+    assert ledger.loc["orders/orders_empty.csv", "status"] == "rejected"
+    assert ledger.loc["orders/orders_empty.csv", "reason"] == "empty file"
+    assert "unexpected header" in ledger.loc["orders/orders_shifted.csv", "reason"]
+    assert "binary" in ledger.loc["clickstream/date=2025-11-24/hour=04/garbage.jsonl", "reason"]
+    assert ledger.loc["clickstream/date=2025-11-24/hour=03/truncated.jsonl", "status"] == "ingested"
+    q = silver(tmp_path, "quarantine")
+    assert q[q["file"] == "clickstream/date=2025-11-24/hour=03/truncated.jsonl"]["reasons"].map(
+        list
+    ).tolist() == [["malformed_json"]]
+    inv = ledger.loc["inventory/inventory_missing_sheet.xlsx"]
+    assert inv["status"] == "ingested_with_warnings" and "missing sheet(s): WH-03" in inv["reason"]
+    assert {lf.file.path for lf in report.rejected} == {
+        "orders/orders_empty.csv", "orders/orders_shifted.csv", "clickstream/date=2025-11-24/hour=04/garbage.jsonl",
+    }  # fmt: skip
+    assert len(silver(tmp_path, "orders")) > 0 and len(silver(tmp_path, "inventory_snapshots")) > 0
+
+
+def _job(launcher: str, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYSPARK_PYTHON=sys.executable,
+    )
+    env.pop("SPARK_REMOTE", None)
+    cmd = [launcher, "jobs/bronze_to_silver.py", "--root", str(root), "--log-level", "ERROR", *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_local_cluster_mode_and_spark_submit_give_identical_tables(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path / "local"), _settings_tiny(), days=3)  # type: ignore[arg-type]
+    for other in ("cluster", "submit"):
+        shutil.copytree(tmp_path / "local" / "bronze", tmp_path / other / "bronze")
+    bronze_to_silver(spark, cfg_for(tmp_path / "local"), "local")  # type: ignore[arg-type]
+    conf = tmp_path / "conf" / "cluster.yaml"
+    conf.parent.mkdir()
+    conf.write_text("engine:\n  mode: embedded\n  embedded:\n    sail_mode: local-cluster\n")
+    out = _job(sys.executable, tmp_path / "cluster", "--conf", str(conf))
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = _job(str(Path(sys.executable).parent / "spark-submit"), tmp_path / "submit")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for other in ("cluster", "submit"):
+        for name in [n for n in [*SILVER, "quarantine"] if (tmp_path / "local" / "silver" / n).exists()]:
+            pd.testing.assert_frame_equal(
+                _comparable(tmp_path / other, name),
+                _comparable(tmp_path / "local", name),
+                obj=f"{other}:{name}",
+            )
+
+
+def test_a_changed_file_is_taken_in_again_and_upserts(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=2, clean=True)  # type: ignore[arg-type]
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    path = tmp_path / "bronze" / "customers" / "customers_2025-11-25.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[3], fields[6] = "moved.customer@example.com", "2025-11-25T23:59:59Z"
+    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+    before = {n: len(silver(tmp_path, n)) for n in ("customers", "customers_history", "order_items")}
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "r2")  # type: ignore[arg-type]
+    assert [(s.source, s.files) for s in report.sources] == [("customers", 1)]
+    current = silver(tmp_path, "customers").set_index("customer_id")
+    assert current.loc[int(fields[0]), "email"] == "moved.customer@example.com"
+    assert len(silver(tmp_path, "customers")) == before["customers"], "an upsert, not a new row"
+    assert len(silver(tmp_path, "customers_history")) == before["customers_history"] + 1, "one new version"
+    ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
+    assert ledger.loc["customers/customers_2025-11-25.csv", "run_id"] == "r2" and ledger.index.is_unique
+
+
+def test_lost_rows_fail_the_run_loudly(
+    tmp_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakehouse.silver.ingest as ingest
+
+    generate(str(tmp_path), _settings_tiny(), days=1, clean=True)  # type: ignore[arg-type]
+    real = ingest.append_rows
+
+    def lose_one(rows, uri, partition_by=()):  # type: ignore[no-untyped-def]
+        real(rows.limit(max(rows.count() - 1, 0)) if uri.endswith("order_items") else rows, uri, partition_by)
+
+    monkeypatch.setattr(ingest, "append_rows", lose_one)
+    with pytest.raises(
+        ingest.ReconciliationError,
+        match=r"order_items: \d+ rows classified as new, but order_items grew by \d+",
+    ):
+        bronze_to_silver(spark, cfg_for(tmp_path), "lossy")  # type: ignore[arg-type]
+    assert not (tmp_path / "silver" / "_ingest_ledger").exists(), "nothing recorded as done"
+
+
+def test_staging_left_by_a_killed_run_is_cleaned(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=1, clean=True)  # type: ignore[arg-type]
+    stale = tmp_path / "_staging" / "bronze_to_silver" / "20200101T000000Z-dead00" / "orders.raw.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left behind")
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    assert not (tmp_path / "_staging" / "bronze_to_silver").exists() or not any(
+        (tmp_path / "_staging" / "bronze_to_silver").iterdir()
+    )
+
+
+def test_a_malformed_suite_fails_the_run_before_anything_is_published(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), small_settings(), days=1)  # type: ignore[arg-type]  # dirty: quarantine too
+    suites = tmp_path / "expectations"
+    shutil.copytree(load_config(env={}).quality.expectations, suites)
+    good = (suites / "silver" / "orders.yaml").read_text()
+    (suites / "silver" / "orders.yaml").write_text("expectations: [")
+    cfg = load_config(root=str(tmp_path), env={}, overrides={"quality.expectations": str(suites)})
+    with pytest.raises(SuiteError, match=r"orders\.yaml is not valid YAML"):
+        bronze_to_silver(spark, cfg, "bad-suite")  # type: ignore[arg-type]
+    assert not (tmp_path / "silver").exists() or not any((tmp_path / "silver").iterdir()), "nothing published"
+    assert not (tmp_path / "_staging" / "bronze_to_silver" / "bad-suite").exists()
+    (suites / "silver" / "orders.yaml").write_text(good)
+    bronze_to_silver(spark, cfg, "fixed")  # type: ignore[arg-type]
+    assert len(silver(tmp_path, "quarantine")) > 0, (
+        "the failed run had rows to quarantine, and kept them back"
+    )
