@@ -16,6 +16,7 @@ from rich.table import Table
 from lakehouse.core import storage
 from lakehouse.core.config import Config, ConfigError, describe, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
+from lakehouse.core.jars import JarsError
 from lakehouse.core.log import new_run_id, setup_logging
 from lakehouse.quality.gates import SuiteError
 
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         "shell", help="an interactive Python shell with spark and silver.* / gold.* tables registered"
     )
     _common(sh, engine=True)
+
+    j = sub.add_parser(
+        "fetch-jars",
+        help="fetch the Delta Lake jars with Maven into a directory for engine.classic.delta_jars_dir",
+    )
+    j.add_argument(
+        "--dir", help="target directory (default: the cache directory ~/.cache/lakehouse/jars/...)"
+    )
 
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
@@ -249,6 +258,23 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_jars(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakehouse.core.jars import delta_artifacts, fetch_delta_jars
+
+    console.print(f"Fetching {', '.join(delta_artifacts())} with Maven ...")
+    target = fetch_delta_jars(Path(args.dir) if args.dir else None)
+    for jar in sorted(target.glob("*.jar")):
+        console.print(f"  {jar}")
+    console.print(
+        f"Use them with: engine.classic.delta_jars_dir: {target}  (or LAKEHOUSE_DELTA_JARS_DIR={target})",
+        markup=False,
+        highlight=False,
+    )
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
     data = describe(cfg)
@@ -269,10 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "engine-check": cmd_engine_check,
         "config": cmd_config,
+        "fetch-jars": cmd_fetch_jars,
     }
     try:
         return commands[args.command](args)
-    except (ConfigError, EngineError, SuiteError) as exc:
+    except (ConfigError, EngineError, SuiteError, JarsError) as exc:
         print(f"lakehouse {args.command}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

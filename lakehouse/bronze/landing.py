@@ -13,12 +13,16 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import math
 import multiprocessing
+import os
+import socket
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakehouse.bronze.contract import SOURCES, Source, file_date
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 from lakehouse.core import storage
 
 SUFFIX = {"csv": ".csv", "jsonl": ".jsonl", "xlsx": ".xlsx"}
@@ -313,22 +320,42 @@ class StagingWriter:
 
 LANDING_WORKERS = 2
 FILES_PER_PART = 50  # a source is split into parts of at least this many files
+BYTES_PER_TASK = 32 * 1024**2  # on the engine, a task lands about this much (many tasks balance a cluster)
+
+# A file's outcome, as the engine's landing tasks report it: one row per file beside its records.
+RESULT_FIELDS = [
+    ("_status", pa.string()),
+    ("_reason", pa.string()),
+    ("_rows", pa.int64()),
+    ("_sha256", pa.string()),
+    ("_landed_by", pa.string()),  # host:pid of the process that parsed the file
+]
 
 
 @dataclass
 class Landed:
-    """One source's new files parsed into staging Parquet files (one per part)."""
+    """One source's new files parsed into staging Parquet (one file per part, or the engine's files)."""
 
     raw_uri: str
     rows: int
     files: list[LandedFile]
     seconds: float
+    with_results: bool = False  # the staging also holds the engine's per-file result rows
+    landed_by: list[str] = field(default_factory=list)
+
+    def records(self, spark: SparkSession) -> DataFrame:
+        """The raw records, as typing reads them."""
+        raw = spark.read.parquet(storage.spark_path(self.raw_uri))
+        if not self.with_results:
+            return raw
+        return raw.where(raw["_status"].isNull()).drop(*[n for n, _ in RESULT_FIELDS])
 
 
 def land_part(
     source: str, files: list[BronzeFile], expected_sheets: tuple[str, ...], uri: str
-) -> tuple[int, list[LandedFile], float]:
-    """Land files into one staging Parquet file: rows written, each file's result, seconds taken."""
+) -> tuple[int, list[LandedFile], float, str]:
+    """Land files into one staging Parquet file: rows written, each file's result, seconds taken, and
+    the host:pid that did it."""
     started = time.perf_counter()
     writer = StagingWriter(uri, SOURCES[source])
     landed = []
@@ -338,7 +365,11 @@ def land_part(
             writer.write(table)
         landed.append(result)
     writer.close()
-    return writer.rows, landed, time.perf_counter() - started
+    return writer.rows, landed, time.perf_counter() - started, _here()
+
+
+def _here() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def start_landing(
@@ -358,10 +389,109 @@ def start_landing(
 
     def result() -> Landed:
         parts = [f.result() for f in futures]
-        landed = [lf for _, files, _ in parts for lf in files]
-        return Landed(raw_uri, sum(n for n, _, _ in parts), landed, max(s for _, _, s in parts))
+        landed = [lf for _, files, _, _ in parts for lf in files]
+        by = sorted({p[3] for p in parts})
+        return Landed(raw_uri, sum(p[0] for p in parts), landed, max(p[2] for p in parts), landed_by=by)
 
     return result
+
+
+def balanced_parts(files: list[BronzeFile], n: int) -> list[list[BronzeFile]]:
+    """`files` in `n` parts of about equal bytes (largest first, each to the lightest part)."""
+    parts: list[list[BronzeFile]] = [[] for _ in range(max(1, n))]
+    load = [0] * len(parts)
+    for f in sorted(files, key=lambda f: (-f.size, f.path)):
+        i = load.index(min(load))
+        parts[i].append(f)
+        load[i] += max(f.size, 1)
+    return [p for p in parts if p]
+
+
+def engine_output_schema(source: Source) -> pa.Schema:
+    """What the engine's landing tasks yield: the raw records, then one result row per file."""
+    schema = raw_schema(source)
+    for name, kind in RESULT_FIELDS:
+        schema = schema.append(pa.field(name, kind))
+    return schema
+
+
+def landing_task(
+    source: str, parts: list[list[BronzeFile]], expected_sheets: tuple[str, ...]
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The function each engine task runs (through mapInArrow) over the part numbers it is given:
+    it lands the part's files, as `land` does here, and yields their records and one result row per
+    file. It reads the files itself through the storage layer, so on a cluster the executors do the
+    reading and parsing, not the driver."""
+    schema = engine_output_schema(SOURCES[source])
+    result_names = [n for n, _ in RESULT_FIELDS]
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        where = _here()
+        for batch in batches:
+            for part in batch.column(0).to_pylist():
+                for f in parts[part]:
+                    table, result = land(f, expected_sheets)
+                    if table is not None:
+                        nulls = [pa.nulls(table.num_rows, kind) for _, kind in RESULT_FIELDS]
+                        full = pa.Table.from_arrays([*table.columns, *nulls], schema=schema)
+                        yield from full.to_batches(max_chunksize=65_536)
+                    row = {n: [None] for n in schema.names if n not in result_names}
+                    row |= {"_file": [f.path], "_status": [result.status], "_reason": [result.reason],
+                            "_rows": [result.rows], "_sha256": [result.sha256], "_landed_by": [where]}  # fmt: skip
+                    yield pa.RecordBatch.from_pydict(row, schema=schema)
+
+    return run
+
+
+def land_on_engine(
+    spark: SparkSession,
+    source: str,
+    files: list[BronzeFile],
+    staging: str,
+    expected_sheets: Iterable[str] = (),
+) -> Landed:
+    """Land a source's files in the engine's tasks (executors on a cluster) into staging Parquet the
+    engine writes, and collect each file's result. Files are split into parts of about
+    BYTES_PER_TASK, one task each, which lets a cluster's executors share the work as they free up."""
+    started = time.perf_counter()
+    raw_uri = storage.join(staging, f"{source}.raw")
+    n = max(1, min(len(files), math.ceil(sum(f.size for f in files) / BYTES_PER_TASK)))
+    parts = balanced_parts(files, n)
+    schema = engine_output_schema(SOURCES[source])
+    task = landing_task(source, parts, tuple(expected_sheets))
+    landed = spark.range(0, len(parts), 1, len(parts)).mapInArrow(task, spark_ddl(schema))
+    writer = landed.write.mode("overwrite").option("max_row_group_size", str(256_000))
+    if codec := storage.staging_compression(raw_uri):
+        writer = writer.option("compression", codec)
+    writer.parquet(storage.spark_path(raw_uri))
+    staged = spark.read.schema(spark_ddl(schema)).parquet(storage.spark_path(raw_uri))
+    names = ["_file", *[n for n, _ in RESULT_FIELDS]]
+    outcome = {r["_file"]: r for r in staged.where(staged["_status"].isNotNull()).select(*names).collect()}
+    results = []
+    for f in files:  # in the order given, as the ledger and the summary show them
+        r = outcome[f.path]
+        lf = LandedFile(
+            f, rows=int(r["_rows"] or 0), status=r["_status"], reason=r["_reason"], sha256=r["_sha256"]
+        )
+        if r["_status"] == "ingested" and r["_reason"]:
+            lf.warnings = r["_reason"].split("; ")
+        results.append(lf)
+    by = sorted({r["_landed_by"] for r in outcome.values()})
+    seconds = time.perf_counter() - started
+    return Landed(raw_uri, sum(lf.rows for lf in results), results, seconds, with_results=True, landed_by=by)
+
+
+SPARK_TYPES = {
+    pa.string(): "STRING",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+}
+
+
+def spark_ddl(schema: pa.Schema) -> str:
+    return ", ".join(f"`{f.name}` {SPARK_TYPES[f.type]}" for f in schema)
 
 
 def land_source(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONF = PROJECT_DIR / "conf" / "lakehouse.yaml"
 
 ENGINE_MODES = ("auto", "embedded", "remote", "classic")
+LANDING_MODES = ("auto", "processes", "engine")
 SAIL_MODES = ("local", "local-cluster")
 DEFECT_KINDS = (
     "duplicate_row",
@@ -95,6 +97,33 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    # Where bronze files are parsed: processes (worker processes beside the job, for engines running
+    # in this process), engine (tasks of the engine, so a cluster's executors read the files), or auto
+    # (processes for the embedded engine, engine for the others).
+    landing: str = "auto"
+    # A run over a large backlog takes it in batches of at most this many files and bytes (whole days
+    # at a time), each committed with its ledger rows, so memory follows the batch, not the backlog.
+    max_files_per_batch: int = 5000
+    max_bytes_per_batch: str = "1g"
+
+    @property
+    def max_bytes(self) -> int:
+        return parse_size(self.max_bytes_per_batch)
+
+
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """A size such as 512m, 1g or 2.5G (binary units, an optional trailing b/ib) in bytes."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", str(text).lower())
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use bytes or k, m, g, t: 512m, 1g)")
+    return int(float(m[1]) * SIZE_UNITS[m[2]])
+
+
+@dataclass(frozen=True)
 class QualityConfig:
     expectations: str = "expectations"  # the suites' directory; relative to the project directory
     freshness_days: int = 3  # how far behind the run's data the newest date of a table may be
@@ -106,6 +135,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     source: str = "<defaults>"
 
@@ -216,6 +246,15 @@ def _validate(cfg: Config) -> None:
             fail(f"generator.dirty.rates.{kind}", f"is not a defect kind (known: {', '.join(DEFECT_KINDS)})")
         if not 0.0 <= rate <= 0.2:
             fail(f"generator.dirty.rates.{kind}", f"must be between 0 and 0.2, got {rate}")
+    if cfg.ingest.landing not in LANDING_MODES:
+        fail("ingest.landing", f"must be one of {', '.join(LANDING_MODES)}, got {cfg.ingest.landing!r}")
+    if cfg.ingest.max_files_per_batch < 1:
+        fail("ingest.max_files_per_batch", f"must be at least 1, got {cfg.ingest.max_files_per_batch}")
+    try:
+        if cfg.ingest.max_bytes < 1:
+            fail("ingest.max_bytes_per_batch", "must be more than 0")
+    except ValueError as exc:
+        fail("ingest.max_bytes_per_batch", str(exc))
     if not 0 <= cfg.quality.freshness_days <= 366:
         fail("quality.freshness_days", f"must be between 0 and 366, got {cfg.quality.freshness_days}")
 
@@ -272,6 +311,14 @@ def load_config(
         layered.append(("storage.root", env["LAKEHOUSE_ROOT"], "environment variable LAKEHOUSE_ROOT"))
     if env.get("LAKEHOUSE_ENGINE"):
         layered.append(("engine.mode", env["LAKEHOUSE_ENGINE"], "environment variable LAKEHOUSE_ENGINE"))
+    if env.get("LAKEHOUSE_DELTA_JARS_DIR"):
+        layered.append(
+            (
+                "engine.classic.delta_jars_dir",
+                env["LAKEHOUSE_DELTA_JARS_DIR"],
+                "environment variable LAKEHOUSE_DELTA_JARS_DIR",
+            )
+        )
     if root:
         layered.append(("storage.root", root, "--root"))
     if engine:

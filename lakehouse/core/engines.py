@@ -12,13 +12,15 @@ import contextlib
 import glob
 import logging
 import os
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping
-from importlib import metadata
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.core.config import Config
+from lakehouse.core.jars import SCALA_BINARY, delta_maven_coordinates
 from lakehouse.core.log import one_line
 
 if TYPE_CHECKING:
@@ -28,7 +30,15 @@ log = logging.getLogger(__name__)
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
+
+# What the pipeline needs of every session, whatever the engine; all of them can be set on a running
+# session, so a Spark Connect server gets them from its client too.
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    # JVM Spark writes Parquet timestamps as INT96 by default, which delta-rs reads as nanoseconds
+    # (type 2 dimensions' valid_to of 9999-12-31 then overflows): every engine writes microseconds.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
 
 _lock = threading.Lock()
 _server: Any = None  # the embedded pysail SparkConnectServer, when running
@@ -43,12 +53,21 @@ class DeltaUnavailableError(EngineError):
     """Classic mode: the delta-spark classes could not be loaded."""
 
 
+def launched_by_spark_submit(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this Python process was started by spark-submit (or pyspark), which leaves a JVM
+    gateway for it."""
+    return "PYSPARK_GATEWAY_PORT" in (os.environ if env is None else env)
+
+
 def resolve_engine(cfg: Config, env: Mapping[str, str] | None = None) -> str:
-    """`auto` means remote when SPARK_REMOTE is set, otherwise embedded."""
+    """`auto` means remote when SPARK_REMOTE is set, classic under spark-submit (the cluster the job
+    was submitted to), otherwise embedded."""
     env = os.environ if env is None else env
     mode = cfg.engine.mode
     if mode == "auto":
-        return "remote" if env.get("SPARK_REMOTE") else "embedded"
+        if env.get("SPARK_REMOTE"):
+            return "remote"
+        return "classic" if launched_by_spark_submit(env) else "embedded"
     return mode
 
 
@@ -63,12 +82,6 @@ def remote_url(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     return url
 
 
-def delta_maven_coordinates(delta_version: str | None = None) -> str:
-    """The delta-spark artifacts matching the installed delta-spark Python package."""
-    version = delta_version or metadata.version("delta-spark")
-    return f"io.delta:delta-spark_{SCALA_BINARY}:{version}"
-
-
 def _mentions_delta(existing: Mapping[str, str]) -> bool:
     keys = ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath")
     spark_home_jars = glob.glob(
@@ -77,22 +90,52 @@ def _mentions_delta(existing: Mapping[str, str]) -> bool:
     return bool(spark_home_jars) or any("delta" in existing.get(k, "").lower() for k in keys)
 
 
+def local_master_conf(master: str, cores: int | None = None) -> dict[str, str]:
+    """Settings for a JVM Spark running on one machine (`local[...]`), where the data of one run is
+    small next to Spark's cluster-sized defaults: 200 shuffle partitions and 50 partitions for every
+    Delta log replay turn each small step into hundreds of tasks."""
+    if not master.startswith("local"):
+        return {}
+    n = cores or os.cpu_count() or 2
+    return {
+        "spark.sql.shuffle.partitions": str(4 * n),
+        "spark.databricks.delta.snapshotPartitions": str(n),
+    }
+
+
+def _spark_log_level() -> str:
+    """Spark's own log level, one step quieter than the job's: at the default WARNING, Spark's
+    warnings about plans (single-partition windows, cached data) are noise to a user."""
+    level = logging.getLogger().getEffectiveLevel()
+    return "INFO" if level <= logging.DEBUG else "WARN" if level <= logging.INFO else "ERROR"
+
+
 def classic_spark_conf(
     cfg: Config, existing: Mapping[str, str] | None = None, delta_version: str | None = None
 ) -> dict[str, str]:
     """Spark settings for a classic JVM session with Delta Lake.
 
     `existing` is what spark-submit or spark-defaults already set: Delta jars supplied there
-    (--packages, --jars, a cluster image) are used as they are. Otherwise the jars come from
-    `engine.classic.delta_jars_dir` or, failing that, from Maven coordinates matching the
-    installed delta-spark.
+    (--packages, --jars, a cluster image) are used as they are, and so is any setting given there.
+    Otherwise the jars come from `engine.classic.delta_jars_dir` or, failing that, from Maven
+    coordinates matching the installed delta-spark.
     """
     existing = existing or {}
     classic = cfg.engine.classic
-    conf: dict[str, str] = {
+    master = existing.get("spark.master") or classic.master
+    defaults: dict[str, str] = {
+        **local_master_conf(master),
+        "spark.ui.showConsoleProgress": "false",  # the jobs print their own progress
+        "spark.log.level": _spark_log_level(),
+        # The jobs use no metastore: tables are paths. Without this, a database created by
+        # `register_tables` would land in ./spark-warehouse of whatever directory the user is in.
+        "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "lakehouse-spark-warehouse"),
+    }
+    conf: dict[str, str] = {k: v for k, v in defaults.items() if k not in existing}
+    conf |= {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-        "spark.sql.session.timeZone": "UTC",
+        **SESSION_CONF,
     }
     if classic.delta_jars_dir:
         jars_dir = Path(classic.delta_jars_dir).expanduser()
@@ -115,7 +158,8 @@ def _delta_help() -> str:
         "Provide the Delta Lake jars in one of these ways: launch with "
         f"`spark-submit --packages {delta_maven_coordinates()}` (needs Maven access); or "
         "`spark-submit --jars delta-spark_2.13-<v>.jar,delta-storage-<v>.jar`; or set "
-        "engine.classic.delta_jars_dir to a directory holding those jars; or use the embedded "
+        "engine.classic.delta_jars_dir (or LAKEHOUSE_DELTA_JARS_DIR) to a directory holding those jars "
+        "(`lakehouse fetch-jars` fetches them with Maven); or use the embedded "
         "engine (--engine embedded), which needs no jars."
     )
 
@@ -163,7 +207,8 @@ def _connect(url: str) -> SparkSession:
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     try:
         session = ConnectSession.builder.remote(url).getOrCreate()
-        session.conf.set("spark.sql.session.timeZone", "UTC")
+        for key, value in SESSION_CONF.items():
+            session.conf.set(key, value)
     except Exception as exc:
         raise EngineError(f"could not connect to Spark Connect at {url}: {one_line(str(exc))}") from None
     return session  # type: ignore[return-value]
@@ -173,29 +218,79 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
-    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    launched_by_submit = launched_by_spark_submit()
     existing = dict(SparkConf().getAll()) if launched_by_submit else {}
+    if not launched_by_submit:
+        # Python workers (landing runs in them) use this interpreter and its packages, not python3 on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = classic_spark_conf(cfg, existing)
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_submit and "MASTER" not in os.environ:
         builder = builder.master(cfg.engine.classic.master)
     for key, value in conf.items():
         builder = builder.config(key, value)
+    # A JVM this process starts writes its console output (Ivy's resolution report, log4j's) to a
+    # log file rather than over the job's own output; under spark-submit the JVM is already running.
+    jvm_log = None if launched_by_submit else Path(tempfile.gettempdir()) / f"lakehouse-jvm-{os.getpid()}.log"
     try:
-        session = builder.getOrCreate()
+        with _console_to(jvm_log):
+            session = builder.getOrCreate()
     except Exception as exc:
+        cause = one_line(str(exc)) or type(exc).__name__
+        if jvm_log is not None:
+            cause += f"; the JVM's output is in {jvm_log}" + _ivy_failure(jvm_log)
         raise DeltaUnavailableError(
-            f"the classic Spark session could not start with Delta Lake ({one_line(str(exc)) or type(exc).__name__}). "
-            + _delta_help()
+            f"the classic Spark session could not start with Delta Lake ({cause}). " + _delta_help()
         ) from None
+    if jvm_log is not None:
+        log.info("classic Spark session started; the JVM's console output goes to %s", jvm_log)
     try:
-        session._jvm.java.lang.Class.forName(DELTA_CATALOG)  # type: ignore[attr-defined]
+        # Through the context class loader: jars Spark adds at run time (--packages, --jars) are on it,
+        # not on the loader py4j's Class.forName uses.
+        jvm = session._jvm  # type: ignore[attr-defined]
+        jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(DELTA_CATALOG)
     except Exception:
         session.stop()
         raise DeltaUnavailableError(
             f"the Delta Lake classes ({DELTA_CATALOG}) are not on the classpath. " + _delta_help()
         ) from None
     return session
+
+
+@contextlib.contextmanager
+def _console_to(path: Path | None) -> Iterator[None]:
+    """Standard output and error of child processes started inside this block (the JVM) go to `path`;
+    this process's own are restored after it."""
+    if path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _ivy_failure(jvm_log: Path) -> str:
+    """What Ivy said when it could not resolve the Delta packages, if it did."""
+    try:
+        text = jvm_log.read_text(errors="replace")
+    except OSError:
+        return ""
+    unresolved = [
+        line.strip(" :\t")
+        for line in text.splitlines()
+        if "UNRESOLVED DEPENDENC" in line or "not found" in line
+    ]
+    return f" (Ivy: {unresolved[-1]})" if unresolved else ""
 
 
 def get_spark(cfg: Config, app_name: str = "lakehouse") -> SparkSession:
@@ -221,6 +316,54 @@ def get_spark(cfg: Config, app_name: str = "lakehouse") -> SparkSession:
         else:  # config validation makes this unreachable
             raise EngineError(f"unknown engine mode {mode!r}")
         return _session
+
+
+def _package_zip() -> Path:
+    """This project's `lakehouse` package as a zip of its sources (built once per version and change)."""
+    import zipfile
+
+    import lakehouse
+
+    package = Path(lakehouse.__file__).resolve().parent
+    sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    stamp = max(int(p.stat().st_mtime) for p in sources)
+    target = Path(tempfile.gettempdir()) / f"lakehouse-code-{stamp}-{len(sources)}.zip"
+    if not target.exists():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in sources:
+                zf.write(p, str(p.relative_to(package.parent)))
+        os.replace(tmp, target)
+    return target
+
+
+def ship_code(spark: SparkSession) -> None:
+    """Make the `lakehouse` package importable in the engine's Python workers, for work that runs
+    there (landing bronze files): added to a cluster application's Python path (classic Spark with a
+    cluster master), or uploaded as an artifact (a Spark Connect server that accepts them). A local
+    master and the embedded engine use this process's own environment; an engine that accepts
+    neither needs the package installed beside its workers."""
+    mode = "connect" if is_connect(spark) else "classic"
+    try:
+        if mode == "classic":
+            context = spark.sparkContext
+            if context.master.startswith("local"):
+                return
+            context.addPyFile(str(_package_zip()))
+        else:
+            if _server is not None:  # embedded: the workers are this process
+                return
+            spark.addArtifacts(str(_package_zip()), pyfile=True)
+        log.info("lakehouse package shipped to the engine's Python workers (%s)", mode)
+    except Exception as exc:  # e.g. Sail: artifacts are not supported; its workers need the package
+        log.info(
+            "the engine did not take the lakehouse package (%s): its workers must have it installed",
+            one_line(str(exc)),
+        )
+
+
+def is_connect(spark: SparkSession) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def stop_spark() -> None:

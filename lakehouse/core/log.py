@@ -16,10 +16,14 @@ def new_run_id() -> str:
 def one_line(message: str) -> str:
     """What failed, in one line: the message's first line or, for an error the Spark Connect client
     passes on from gRPC (whose first line is only "<_MultiThreadedRendezvous of RPC ...>" or
-    "<_InactiveRpcError ...>"), the server's own words (its `details`)."""
+    "<_InactiveRpcError ...>"), the server's own words (its `details`); for an error raised in a
+    Python worker (a traceback), the exception's own line."""
     text = message.strip()
     if details := re.search(r'details = "(.*?)"\n', text + "\n"):
-        return details[1]
+        text = details[1].replace("\\n", "\n").strip()
+    if "Traceback (most recent call last)" in text:  # an error in a Python worker: its last line says it
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return next((line for line in reversed(lines) if not line.startswith(("at ", "File "))), lines[-1])
     return text.splitlines()[0] if text else ""
 
 

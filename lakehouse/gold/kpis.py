@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from lakehouse.gold.models import UNKNOWN_SK, date_of_key, plain_strings
+from lakehouse.gold.models import UNKNOWN_SK, date_of_key, days_between, plain_strings
 from lakehouse.tables import FUNNEL
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def kpi_customer_value(fact_orders: DataFrame, customers: DataFrame) -> DataFram
         F.count(F.lit(1)).alias("orders"),
         F.sum("revenue").cast(MONEY).alias("lifetime_value"),
     )
-    per = per.withColumn("recency_days", F.datediff(F.lit(last_day), F.col("last_order_date")))
+    per = per.withColumn("recency_days", days_between(F.lit(last_day), F.col("last_order_date")))
     everyone = Window.partitionBy(F.lit("all"))  # quintiles rank all customers together, by design
     scored = (
         per.withColumn("r", F.ntile(5).over(everyone.orderBy(F.col("recency_days").desc(), "customer_id")))

@@ -162,6 +162,12 @@ def plain_strings(df: DataFrame) -> DataFrame:
     return df.select(*[F.col(c).cast("string").alias(c) if t == "string" else F.col(c) for c, t in df.dtypes])
 
 
+def days_between(end: Column | str, start: Column | str) -> Column:
+    """Whole days from `start` to `end`, as BIGINT on every engine (datediff is INT on JVM Spark and
+    BIGINT on Sail; the suites state one type)."""
+    return F.datediff(end, start).cast("bigint")
+
+
 def small_dimension(spark: SparkSession, name: str, values: Sequence[str]) -> DataFrame:
     """A fixed list of values (carriers, channels, ...) with keys 1..n in list order, and the unknown member."""
     rows = [(i + 1, v) for i, v in enumerate(values)] + [(UNKNOWN_SK, "Unknown")]
@@ -293,8 +299,8 @@ def fact_orders(
             "status",
             (F.col("status") == "Cancelled").alias("is_cancelled"),
             date_key("ship_date").alias("ship_date_key"),
-            F.datediff("ship_date", "order_date").alias("days_to_ship"),
-            F.datediff(F.to_date("_delivered_at"), "order_date").alias("days_to_deliver"),
+            days_between("ship_date", "order_date").alias("days_to_ship"),
+            days_between(F.to_date("_delivered_at"), "order_date").alias("days_to_deliver"),
             "coupon_code",
             F.coalesce("line_count", F.lit(0)).alias("line_count"),
             F.coalesce("units", F.lit(0)).cast("bigint").alias("units"),
@@ -328,7 +334,7 @@ def fact_shipments(shipments: DataFrame, orders: DataFrame, carriers: DataFrame)
             date_key("shipment_date").alias("shipment_date_key"),
             date_key("order_date").alias("order_date_key"),
             "shipment_cost",
-            F.datediff("shipment_date", "order_date").alias("days_order_to_shipment"),
+            days_between("shipment_date", "order_date").alias("days_order_to_shipment"),
         )
     )
 

@@ -9,8 +9,10 @@ point is simply run again: the merges are idempotent by key, so files taken in t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,16 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from lakehouse.bronze.contract import SOURCES, file_date, warehouse_ids
-from lakehouse.bronze.landing import Landed, LandedFile, Seen, discover, landing_pool, start_landing
+from lakehouse.bronze.landing import (
+    BronzeFile,
+    Landed,
+    LandedFile,
+    Seen,
+    discover,
+    land_on_engine,
+    landing_pool,
+    start_landing,
+)
 from lakehouse.core import storage
 from lakehouse.core.config import Config
 from lakehouse.core.delta import (
@@ -30,6 +41,7 @@ from lakehouse.core.delta import (
     table_exists,
     write_table,
 )
+from lakehouse.core.engines import resolve_engine, ship_code
 from lakehouse.quality import gates as quality
 from lakehouse.silver.transforms import (
     event_columns,
@@ -48,7 +60,7 @@ log = logging.getLogger(__name__)
 RUNS_SCHEMA = (
     "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
     "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE, "
-    "rows_held BIGINT, validation STRING"
+    "rows_held BIGINT, validation STRING, batch INT, landed_by STRING"
 )
 LEDGER_SCHEMA = (
     "path STRING, source STRING, size BIGINT, modified DOUBLE, sha256 STRING, run_id STRING, status STRING, reason STRING, rows_read BIGINT, "
@@ -75,6 +87,19 @@ class SourceReport:
     seconds: float = 0.0
     rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
     validation: str = "passed"  # passed | warnings | blocked | skipped
+
+    def plus(self, other: SourceReport) -> SourceReport:
+        """Two batches' reports of one source as one: counts added, the worse validation kept."""
+        counts = {
+            k: getattr(self, k) + getattr(other, k)
+            for k, v in asdict(self).items()
+            if isinstance(v, int | float) and k != "source"
+        }
+        worst = max(self.validation, other.validation, key=VALIDATION_ORDER.index)
+        return SourceReport(self.source, **counts, validation=worst)
+
+
+VALIDATION_ORDER = ("skipped", "passed", "warnings", "blocked")
 
 
 @dataclass
@@ -107,103 +132,208 @@ def read_ledger(spark: SparkSession, root: str) -> dict[str, Seen]:
     return {r["path"]: Seen(r["size"], r["modified"] or 0.0, r["sha256"]) for r in rows}
 
 
+def plan_batches(files: list[BronzeFile], max_files: int, max_bytes: int) -> list[list[BronzeFile]]:
+    """The files in batches of at most `max_files` files and `max_bytes` bytes (a file larger than that
+    is a batch of its own), in the order of the days they hold (files without a date first), and
+    within a day by source in the contract's order, so parents come before the rows that point to
+    them. Whole days stay together when they fit."""
+    order = {s: i for i, s in enumerate(SOURCES)}
+    by_day: dict[dt.date, list[BronzeFile]] = {}
+    for f in files:
+        by_day.setdefault(file_date(f.path) or dt.date.min, []).append(f)
+    batches: list[list[BronzeFile]] = []
+    current: list[BronzeFile] = []
+    size = 0
+    for day in sorted(by_day):
+        group = sorted(by_day[day], key=lambda f: (order[f.source], f.path))
+        group_size = sum(f.size for f in group)
+        if current and (len(current) + len(group) > max_files or size + group_size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        for f in group:  # a day larger than a batch is split, parents first
+            if current and (len(current) + 1 > max_files or size + f.size > max_bytes):
+                batches.append(current)
+                current, size = [], 0
+            current.append(f)
+            size += f.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def landing_mode(cfg: Config) -> str:
+    """Where files are parsed: worker processes beside an engine running in this process (its tasks
+    would share this interpreter), the engine's own tasks otherwise."""
+    if cfg.ingest.landing != "auto":
+        return cfg.ingest.landing
+    return "processes" if resolve_engine(cfg) == "embedded" else "engine"
+
+
 def bronze_to_silver(
     spark: SparkSession, cfg: Config, run_id: str, progress=None, validate: bool = True
 ) -> RunReport:  # type: ignore[no-untyped-def]
+    """Take every new or changed bronze file into silver, in batches bounded by files and bytes, each
+    committed with its ledger rows (a run killed between batches keeps what it finished)."""
     root = cfg.root
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     report = RunReport(run_id)
-    seen = read_ledger(spark, root)
-    todo = discover(root, seen)
+    todo = discover(root, read_ledger(spark, root))
     if not todo:
         report.nothing_new = True
         log.info("nothing new in %s/bronze: no table changed", root)
         return report
+    batches = plan_batches(todo, cfg.ingest.max_files_per_batch, cfg.ingest.max_bytes)
+    mode = landing_mode(cfg)
+    log.info(
+        "%d new or changed files (%s) in %d batch(es), landed by %s",
+        len(todo), _size(sum(f.size for f in todo)), len(batches), mode,
+    )  # fmt: skip
     # Staging of earlier runs of this job that were killed before cleaning up is of no further use.
     storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver"))
-    staging = storage.join(root, "_staging", "bronze_to_silver", run_id)
-    ledger_rows: list[dict[str, object]] = []
-    # Files are landed (parsed into staging by Python) by worker processes, ahead of the engine: the
-    # clickstream is parsed while the engine works on the smaller sources.
-    by_source = {s: [f for f in todo if f.source == s] for s in SOURCES}
-    by_source = {s: files for s, files in by_source.items() if files}
-    lander = landing_pool()
+    gate: quality.Gate | None = None
+    if validate:
+        quality.preload()
+        gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
+    else:
+        log.warning(
+            "validation skipped (--skip-validation): silver batches merged without their expectations"
+        )
+    if mode == "engine":
+        ship_code(spark)
+    lander = landing_pool() if mode == "processes" else None
+    totals: dict[str, SourceReport] = {}
+    blocked: set[str] = set()  # sources held back: their later files wait for the next run too
     try:
-        landings = {
-            s: start_landing(lander, s, files, staging, _expected_sheets(cfg, s))
-            for s, files in by_source.items()
-        }
-        gate: quality.Gate | None = None
-        params: dict[str, object] = {}
-        if validate:
-            quality.preload()
-            gate = quality.Gate.for_job(spark, cfg, run_id, "bronze_to_silver")
-            dates = [d for d in (file_date(f.path) for f in todo) if d]
-            params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
-        else:
-            log.warning(
-                "validation skipped (--skip-validation): silver batches merged without their expectations"
-            )
-        typical = _typical_rows_per_file(spark, root)
-        for source, files in by_source.items():
-            if progress:
-                progress(source, len(files))
-            t0 = time.perf_counter()
-            landing = landings[source]()
-            log.info(
-                "%s: landed %d rows from %d files in %.1f s",
-                source,
-                landing.rows,
-                len(files),
-                landing.seconds,
-            )
-            checks = (
-                (gate, {**params, **quality.batch_band(typical.get(source), len(files))}) if gate else None
-            )
-            sr, landed, outcomes = _ingest_source(
-                spark, cfg, run_id, started_at, source, landing, staging, checks
-            )
-            sr.seconds = round(time.perf_counter() - t0 + landing.seconds, 3)
-            report.sources.append(sr)
-            for lf in landed:
-                if lf.status == "rejected":
-                    report.rejected.append(lf)
-            if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
-                log.error("%s: batch held back by failed critical expectations", source)
-            else:
-                ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
-            log.info("%s: %s", source, asdict(sr))
-        runs = [dict(asdict(s), run_id=run_id, started_at=started_at) for s in report.sources]
-        write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+        for number, batch in enumerate(batches, start=1):
+            files = [f for f in batch if f.source not in blocked]
+            if not files:
+                continue
+            if len(batches) > 1:
+                log.warning(
+                    "batch %d of %d: %d files, %s, %s to %s", number, len(batches), len(files),
+                    _size(sum(f.size for f in files)), *_day_range(files),
+                )  # fmt: skip
+            staging = storage.join(root, "_staging", "bronze_to_silver", run_id, f"batch-{number:04d}")
+            try:
+                reports = _ingest_batch(
+                    spark, cfg, run_id, started_at, number, files, staging, lander, gate, progress
+                )
+            finally:
+                storage.delete_tree(staging)
+            for sr, landed in reports:
+                report.rejected += [lf for lf in landed if lf.status == "rejected"]
+                totals[sr.source] = totals[sr.source].plus(sr) if sr.source in totals else sr
+                if sr.validation == "blocked":
+                    blocked.add(sr.source)
+        report.sources = list(totals.values())
         if gate is not None:
             report.verdicts = gate.verdicts
             report.data_docs = gate.record()
             failed = [v for v in gate.verdicts if not v.passed]
             if failed:
-                held = [
-                    t.name
-                    for sr in report.sources
-                    if sr.validation == "blocked"
-                    for t in targets_of(sr.source)
-                ]
+                held = [t.name for s in sorted(blocked, key=list(SOURCES).index) for t in targets_of(s)]
                 report.failure = quality.ValidationFailed(
                     failed, storage.join(root, "_rejected", run_id, "silver"), held=held
                 )
-        # The ledger last: a run killed before this point takes the same files in again next time.
-        if ledger_rows:
-            merge_latest(
-                spark,
-                spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
-                silver_uri(root, LEDGER),
-                ("path",),
-                "ingested_at",
-            )
     finally:
-        lander.shutdown(cancel_futures=True)
-        storage.delete_tree(staging)
+        if lander is not None:
+            lander.shutdown(cancel_futures=True)
+        storage.delete_tree(storage.join(root, "_staging", "bronze_to_silver", run_id))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MiB"
+
+
+def _day_range(files: list[BronzeFile]) -> tuple[str, str]:
+    days = sorted(d for d in (file_date(f.path) for f in files) if d)
+    return (str(days[0]), str(days[-1])) if days else ("-", "-")
+
+
+def _ingest_batch(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    started_at: dt.datetime,
+    number: int,
+    files: list[BronzeFile],
+    staging: str,
+    lander: Executor | None,
+    gate: quality.Gate | None,
+    progress=None,  # type: ignore[no-untyped-def]
+) -> list[tuple[SourceReport, list[LandedFile]]]:
+    """One batch: land, type, classify, validate and merge each source, then record the batch in
+    ingest_runs and, last, its files in the ledger."""
+    root = cfg.root
+    by_source = {s: [f for f in files if f.source == s] for s in SOURCES}
+    by_source = {s: fs for s, fs in by_source.items() if fs}
+    if lander is not None:
+        # Landed by worker processes ahead of the engine: the clickstream is parsed while the engine
+        # works on the smaller sources.
+        waits = {
+            s: start_landing(lander, s, fs, staging, _expected_sheets(cfg, s)) for s, fs in by_source.items()
+        }
+    else:
+        waits = {
+            s: functools.partial(land_on_engine, spark, s, fs, staging, _expected_sheets(cfg, s))
+            for s, fs in by_source.items()
+        }
+    params: dict[str, object] = {}
+    if gate is not None:
+        dates = [d for d in (file_date(f.path) for f in files) if d]
+        params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
+    typical = _typical_rows_per_file(spark, root)
+    out: list[tuple[SourceReport, list[LandedFile]]] = []
+    ledger_rows: list[dict[str, object]] = []
+    runs: list[dict[str, object]] = []
+    for source, source_files in by_source.items():
+        if progress:
+            progress(source, len(source_files))
+        t0 = time.perf_counter()
+        landing = waits[source]()
+        log.info(
+            "%s: landed %d rows from %d files in %.1f s",
+            source,
+            landing.rows,
+            len(source_files),
+            landing.seconds,
+        )
+        checks = (
+            (gate, {**params, **quality.batch_band(typical.get(source), len(source_files))}) if gate else None
+        )
+        sr, landed, outcomes = _ingest_source(
+            spark, cfg, run_id, started_at, source, landing, staging, checks
+        )
+        sr.seconds = round(time.perf_counter() - t0 + (landing.seconds if lander is not None else 0), 3)
+        out.append((sr, landed))
+        runs.append(
+            dict(
+                asdict(sr),
+                run_id=run_id,
+                started_at=started_at,
+                batch=number,
+                landed_by=",".join(landing.landed_by),
+            )
+        )
+        if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
+            log.error("%s: batch held back by failed critical expectations", source)
+        else:
+            ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
+        log.info("%s: %s", source, asdict(sr))
+    write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+    # The ledger last: a run killed before this point takes the same files in again next time.
+    if ledger_rows:
+        merge_latest(
+            spark,
+            spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
+            silver_uri(root, LEDGER),
+            ("path",),
+            "ingested_at",
+        )
+    return out
 
 
 def _expected_sheets(cfg: Config, source: str) -> tuple[str, ...]:
@@ -224,7 +354,7 @@ def _ingest_source(
     """Type, classify, validate and merge one source's landed batch. Returns its report, its files, and
     each file's rows by outcome (for the ledger)."""
     contract = SOURCES[source]
-    landed, raw_uri = landing.files, landing.raw_uri
+    landed = landing.files
     sr = SourceReport(source, files=len(landed), validation="passed" if checks else "skipped")
     t_start = time.perf_counter()
     sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
@@ -232,7 +362,7 @@ def _ingest_source(
     if not landing.rows:
         return sr, landed, {}
 
-    raw = spark.read.parquet(storage.spark_path(raw_uri))
+    raw = landing.records(spark)
     if contract.format == "jsonl":
         typed = event_columns(
             event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json"))

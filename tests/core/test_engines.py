@@ -21,10 +21,10 @@ from lakehouse.core.engines import (
     DeltaUnavailableError,
     EngineError,
     classic_spark_conf,
-    delta_maven_coordinates,
     remote_url,
     resolve_engine,
 )
+from lakehouse.core.jars import delta_maven_coordinates
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -102,17 +102,20 @@ def test_staging_is_written_in_bounded_row_groups(spark: Any, tmp_path: Path) ->
     assert sum(sizes) == rows and max(sizes) <= STAGING_ROW_GROUP_ROWS
 
 
-def test_auto_means_remote_when_spark_remote_is_set() -> None:
+def test_auto_means_remote_with_spark_remote_and_classic_under_spark_submit() -> None:
     cfg = load_config(env={})
     assert resolve_engine(cfg, {}) == "embedded"
     assert resolve_engine(cfg, {"SPARK_REMOTE": "sc://h:1"}) == "remote"
+    assert resolve_engine(cfg, {"PYSPARK_GATEWAY_PORT": "40001"}) == "classic"  # the cluster submitted to
+    assert resolve_engine(cfg, {"PYSPARK_GATEWAY_PORT": "40001", "SPARK_REMOTE": "sc://h:1"}) == "remote"
     assert remote_url(cfg, {"SPARK_REMOTE": "sc://h:1"}) == "sc://h:1"
     with pytest.raises(EngineError, match=r"engine\.remote_url .* SPARK_REMOTE"):
         remote_url(cfg, {})
 
 
 def test_embedded_engine_under_spark_submit(tmp_path: Path) -> None:
-    result = _check([str(BIN / "spark-submit"), "jobs/engine_check.py", "--root", str(tmp_path)], _env())
+    cmd = [str(BIN / "spark-submit"), "jobs/engine_check.py", "--root", str(tmp_path), "--engine", "embedded"]
+    result = _check(cmd, _env())
     assert result["engine"] == "embedded" and result["session_class"].endswith("connect.session.SparkSession")
     assert (result["delta_rows_now"], result["delta_rows_version_0"]) == (1010, 1000)
 
@@ -227,16 +230,23 @@ def test_classic_with_an_empty_jars_directory_names_the_ways_to_provide_delta(tm
         assert way in message
 
 
-def test_classic_session_without_reachable_delta_jars_fails_clearly(tmp_path: Path) -> None:
-    """Here Maven is unreachable: the JVM session cannot fetch delta-spark and says what to do instead."""
+def test_classic_session_whose_delta_jars_cannot_be_resolved_fails_in_one_line(tmp_path: Path) -> None:
+    """Delta coordinates Ivy cannot resolve: one line naming Ivy's answer and the ways to provide the
+    jars, and the JVM's own output (Ivy's report, stack traces) in a log file, not on the console."""
     cfg = tmp_path / "conf" / "classic.yaml"
-    _classic(tmp_path, "  classic:\n    master: local[1]\n")
+    _classic(
+        tmp_path,
+        "  classic:\n    master: local[1]\n    delta_packages: io.delta:delta-nonexistent_2.13:0.0.1\n",
+    )
     out = subprocess.run(
         [str(BIN / "lakehouse"), "engine-check", "--conf", str(cfg), "--root", str(tmp_path / "lake")],
         capture_output=True, text=True, env=_env(), timeout=240,
     )  # fmt: skip
     assert out.returncode == 2, out.stdout + out.stderr[-2000:]
-    last = out.stderr.strip().splitlines()[-1]
-    assert (
-        last.startswith("lakehouse engine-check: ") and "Delta Lake" in last and "--engine embedded" in last
-    )
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr[-3000:]
+    assert lines[0].startswith("lakehouse engine-check: the classic Spark session could not start")
+    assert "unresolved dependency: io.delta#delta-nonexistent_2.13;0.0.1" in lines[0]
+    for way in ("--packages", "--jars", "delta_jars_dir", "lakehouse fetch-jars", "--engine embedded"):
+        assert way in lines[0]
+    assert "::::" not in out.stdout and "Exception in thread" not in out.stdout

@@ -382,7 +382,8 @@ def test_local_cluster_mode_and_spark_submit_give_identical_tables(tmp_path: Pat
     conf.write_text("engine:\n  mode: embedded\n  embedded:\n    sail_mode: local-cluster\n")
     out = _job(sys.executable, tmp_path / "cluster", "--conf", str(conf))
     assert out.returncode == 0, out.stderr[-3000:]
-    out = _job(str(Path(sys.executable).parent / "spark-submit"), tmp_path / "submit")
+    # spark-submit with the embedded engine named (under spark-submit, `auto` means the JVM's own engine).
+    out = _job(str(Path(sys.executable).parent / "spark-submit"), tmp_path / "submit", "--engine", "embedded")
     assert out.returncode == 0, out.stderr[-3000:]
     for other in ("cluster", "submit"):
         for name in [n for n in [*SILVER, "quarantine"] if (tmp_path / "local" / "silver" / n).exists()]:
