@@ -100,6 +100,8 @@ def local_master_conf(master: str, cores: int | None = None) -> dict[str, str]:
     return {
         "spark.sql.shuffle.partitions": str(4 * n),
         "spark.databricks.delta.snapshotPartitions": str(n),
+        # VACUUM lists a table's files in this many tasks (10,000 by default: minutes for a small table).
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * n),
     }
 
 
@@ -218,6 +220,9 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
+    # Inherited from a parent process with a Connect session, this flag would turn the builder below
+    # into a Connect client that has no URL.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     launched_by_submit = launched_by_spark_submit()
     existing = dict(SparkConf().getAll()) if launched_by_submit else {}
     if not launched_by_submit:

@@ -232,7 +232,8 @@ def test_classic_with_an_empty_jars_directory_names_the_ways_to_provide_delta(tm
 
 def test_classic_session_whose_delta_jars_cannot_be_resolved_fails_in_one_line(tmp_path: Path) -> None:
     """Delta coordinates Ivy cannot resolve: one line naming Ivy's answer and the ways to provide the
-    jars, and the JVM's own output (Ivy's report, stack traces) in a log file, not on the console."""
+    jars, and the JVM's own output (Ivy's report, stack traces) in a log file, not on the console.
+    A Connect flag inherited from a parent with a Connect session (pytest's own) does not matter."""
     cfg = tmp_path / "conf" / "classic.yaml"
     _classic(
         tmp_path,
@@ -240,7 +241,7 @@ def test_classic_session_whose_delta_jars_cannot_be_resolved_fails_in_one_line(t
     )
     out = subprocess.run(
         [str(BIN / "lakehouse"), "engine-check", "--conf", str(cfg), "--root", str(tmp_path / "lake")],
-        capture_output=True, text=True, env=_env(), timeout=240,
+        capture_output=True, text=True, env=_env(SPARK_CONNECT_MODE_ENABLED="1"), timeout=240,
     )  # fmt: skip
     assert out.returncode == 2, out.stdout + out.stderr[-2000:]
     lines = out.stderr.strip().splitlines()
