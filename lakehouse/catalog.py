@@ -13,41 +13,31 @@ import code
 from typing import TYPE_CHECKING
 
 from lakehouse.core import storage
-from lakehouse.core.delta import table_exists
-from lakehouse.tables import (
-    DQ_RESULTS,
-    DQ_SCORECARD,
-    GOLD,
-    INGEST_RUNS,
-    LEDGER,
-    QUARANTINE,
-    SILVER,
-    silver_uri,
-)
+from lakehouse.core.delta import sql_string, table_exists
+from lakehouse.tables import lake_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
 def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
-    """Create the `silver` and `gold` databases and a table for every Delta table present under `root`."""
+    """Create the `silver` and `gold` databases and a table for every Delta table present under `root`.
+    The databases' own location is inside the lake (`<root>/_catalog`), so nothing lands in the
+    working directory's spark-warehouse."""
     root = root.rstrip("/")
     if "://" not in root:
         from pathlib import Path
 
         root = str(Path(root).resolve())
     found: dict[str, list[str]] = {"silver": [], "gold": []}
-    silver_names = [*SILVER, QUARANTINE, INGEST_RUNS, LEDGER]
-    gold_names = [*GOLD, DQ_RESULTS, DQ_SCORECARD]
-    for layer, names in (("silver", silver_names), ("gold", gold_names)):
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-        for name in names:
-            uri = silver_uri(root, name) if layer == "silver" else storage.join(root, "gold", name)
-            if table_exists(uri):
-                spark.sql(
-                    f"CREATE TABLE IF NOT EXISTS {layer}.`{name}` USING DELTA LOCATION '{storage.spark_path(uri)}'"
-                )
-                found[layer].append(name)
+    for layer in found:
+        location = storage.spark_path(storage.join(root, "_catalog", f"{layer}.db"))
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION {sql_string(location)}")
+    for layer, name, uri in lake_tables(root):
+        if table_exists(uri):
+            where = sql_string(storage.spark_path(uri))
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{name}` USING DELTA LOCATION {where}")
+            found[layer].append(name)
     return found
 
 

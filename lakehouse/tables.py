@@ -96,6 +96,7 @@ LEDGER = "_ingest_ledger"
 # Tables the quality gates keep, under gold/: one row per expectation and run, one per table and run.
 DQ_RESULTS = "dq_results"
 DQ_SCORECARD = "dq_scorecard"
+BUILD_LOG = "_build_log"  # under gold/: which silver versions each gold build read
 
 
 def silver_uri(root: str, name: str) -> str:
@@ -224,6 +225,18 @@ GOLD: dict[str, GoldTable] = {
 
 # A session's furthest funnel step, in order (fact_sessions, the funnel KPI and its suite).
 FUNNEL = ("visit", "product_view", "add_to_cart", "checkout_start", "purchase")
+
+
+def lake_tables(root: str) -> list[tuple[str, str, str]]:
+    """(layer, name, uri) of every table the pipeline may keep under `root`, data and bookkeeping."""
+    silver = [*SILVER, QUARANTINE, INGEST_RUNS, LEDGER]
+    gold = [*GOLD, DQ_RESULTS, DQ_SCORECARD, BUILD_LOG]
+    return [
+        (layer, n, storage.join(root, layer, n))
+        for layer, names in (("silver", silver), ("gold", gold))
+        for n in names
+    ]
+
 
 # Each layer's registry, for code that takes the layer as a value.
 REGISTRIES: dict[str, dict[str, SilverTable] | dict[str, GoldTable]] = {"silver": SILVER, "gold": GOLD}

@@ -22,9 +22,8 @@ WORLD_SCALE = 0.05
 def small_settings(**changes: object) -> GeneratorConfig:
     base = load_config(env={}).generator
     dirty = dataclasses.replace(base.dirty, new_column_from_day=8)
-    return dataclasses.replace(
-        base, seed=7, start_date=WORLD_START, days=WORLD_DAYS, scale=WORLD_SCALE, dirty=dirty, **changes
-    )
+    world = {"seed": 7, "start_date": WORLD_START, "days": WORLD_DAYS, "scale": WORLD_SCALE, "dirty": dirty}
+    return dataclasses.replace(base, **(world | changes))
 
 
 @pytest.fixture(scope="session")

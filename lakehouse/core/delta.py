@@ -4,8 +4,10 @@ Also the jobs' Parquet staging (`materialize`), the one other table I/O they do.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakehouse.core import storage
@@ -30,6 +32,16 @@ def materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
         writer = writer.option("compression", codec)
     writer.parquet(storage.spark_path(uri))
     return spark.read.schema(df.schema).parquet(storage.spark_path(uri))
+
+
+def sql_path(uri: str) -> str:
+    """A table's location as a SQL identifier: delta.`path`, backticks in the path doubled."""
+    return "delta.`" + storage.spark_path(uri).replace("`", "``") + "`"
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal (Spark and Sail escape with backslashes)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def table_exists(uri: str) -> bool:
@@ -68,15 +80,17 @@ def read_table(spark: SparkSession, uri: str, version: int | None = None) -> Dat
     return reader.load(storage.spark_path(uri))
 
 
-def _is_empty(df: DataFrame) -> bool:
-    return df.limit(1).count() == 0
+def _is_empty(df: DataFrame, has_rows: bool | None = None) -> bool:
+    """Whether there is nothing to write; `has_rows` is what the caller already knows (each question
+    is a query, which costs a JVM engine far more than Sail)."""
+    return df.limit(1).count() == 0 if has_rows is None else not has_rows
 
 
 def _merge(spark: SparkSession, rows: DataFrame, uri: str, on: str, clauses: str) -> None:
     view = f"_merge_src_{uuid.uuid4().hex[:12]}"
     rows.createOrReplaceTempView(view)
     try:
-        spark.sql(f"MERGE INTO delta.`{storage.spark_path(uri)}` AS t USING {view} AS s ON {on} {clauses}")
+        spark.sql(f"MERGE INTO {sql_path(uri)} AS t USING {view} AS s ON {on} {clauses}")
     finally:
         spark.catalog.dropTempView(view)
 
@@ -86,10 +100,15 @@ def _on(key: Sequence[str]) -> str:
 
 
 def merge_insert_new(
-    spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str], partition_by: Sequence[str] = ()
+    spark: SparkSession,
+    rows: DataFrame,
+    uri: str,
+    key: Sequence[str],
+    partition_by: Sequence[str] = (),
+    has_rows: bool | None = None,
 ) -> None:
     """Insert the rows whose key is not in the table yet (creating the table on first use). No rows, no commit."""
-    if _is_empty(rows):
+    if _is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append", partition_by)
@@ -97,9 +116,11 @@ def merge_insert_new(
     _merge(spark, rows, uri, _on(key), "WHEN NOT MATCHED THEN INSERT *")
 
 
-def append_rows(rows: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
+def append_rows(
+    rows: DataFrame, uri: str, partition_by: Sequence[str] = (), has_rows: bool | None = None
+) -> None:
     """Append (creating the table on first use); no rows, no commit."""
-    if not _is_empty(rows):
+    if not _is_empty(rows, has_rows):
         write_table(rows, uri, "append", partition_by)
 
 
@@ -110,10 +131,11 @@ def merge_latest(
     key: Sequence[str],
     version: str,
     partition_by: Sequence[str] = (),
+    has_rows: bool | None = None,
 ) -> None:
     """Upsert: a row replaces the table's row of the same key when its `version` is newer (on a tie,
     when it comes from a later file). Rows must be unique by key."""
-    if _is_empty(rows):
+    if _is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append", partition_by)
@@ -130,12 +152,85 @@ def merge_latest(
     )
 
 
-def merge_upsert(spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str]) -> None:
+def merge_upsert(
+    spark: SparkSession, rows: DataFrame, uri: str, key: Sequence[str], has_rows: bool | None = None
+) -> None:
     """Replace the table's rows of these keys and insert the new ones (creating the table on first use).
     Rows must be unique by key. No rows, no commit."""
-    if _is_empty(rows):
+    if _is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append")
         return
     _merge(spark, rows, uri, _on(key), "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+
+
+def row_count(spark: SparkSession, uri: str) -> int:
+    """Rows in the latest version of a table, from the row counts its log records for each data file
+    (no engine job); counted by the engine when the log does not say (no statistics, deletion vectors)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    if not table_exists(uri):
+        return 0
+    table = DeltaTable(storage.spark_path(uri))
+    if "deletionVectors" in (table.protocol().reader_features or []):
+        return read_table(spark, uri).count()
+    counts = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+    if counts.null_count:
+        return read_table(spark, uri).count()
+    return int(pa.compute.sum(counts).as_py() or 0)
+
+
+@dataclass(frozen=True)
+class Maintained:
+    """What maintaining one table did."""
+
+    uri: str
+    files_before: int
+    bytes_before: int
+    files_after: int
+    bytes_after: int
+    files_compacted: int
+    files_vacuumed: int
+    how: str  # spark-sql | deltalake
+
+
+def maintain_table(spark: SparkSession | None, uri: str, retain_hours: float, use_sql: bool) -> Maintained:
+    """Compact small files and remove files no version within `retain_hours` needs: with Spark SQL's
+    OPTIMIZE and VACUUM where the engine has them (JVM Spark with delta-spark), otherwise with
+    delta-rs (Sail's SQL has neither). Content and readers are unchanged; versions older than the
+    retention can no longer be read (time travel within it still works)."""
+    from deltalake import DeltaTable
+
+    files_before, bytes_before = _data_files(uri)
+    path = storage.spark_path(uri)
+    if use_sql and spark is not None:
+        compacted = spark.sql(f"OPTIMIZE {sql_path(uri)}").first()
+        removed = int(compacted["metrics"]["numFilesRemoved"]) if compacted is not None else 0
+        middle = _data_files(uri)[0]
+        # VACUUM refuses a retention under the table's (7 days by default) unless this check is off.
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        spark.sql(f"VACUUM {sql_path(uri)} RETAIN {retain_hours} HOURS")
+        how = "spark-sql"
+    else:
+        removed = int(DeltaTable(path).optimize.compact().get("numFilesRemoved", 0))
+        middle = _data_files(uri)[0]
+        table = DeltaTable(path)
+        table.vacuum(retention_hours=math.ceil(retain_hours), dry_run=False, enforce_retention_duration=False)
+        table.create_checkpoint()  # later reads start from it instead of replaying every commit
+        how = "deltalake"
+    files_after, bytes_after = _data_files(uri)
+    return Maintained(
+        uri, files_before, bytes_before, files_after, bytes_after, removed, middle - files_after, how
+    )
+
+
+def _data_files(uri: str) -> tuple[int, int]:
+    """Data files under a table's directory (every version's, the log excluded) and their bytes."""
+    infos = [
+        (u, size)
+        for u, size, _ in storage.file_infos(uri)
+        if "/_delta_log/" not in u and u.endswith(".parquet")
+    ]
+    return len(infos), sum(size for _, size in infos)

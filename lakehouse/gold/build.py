@@ -30,6 +30,7 @@ from lakehouse.core.delta import (
     materialize,
     merge_upsert,
     read_table,
+    row_count,
     table_exists,
     table_version,
     write_table,
@@ -37,13 +38,12 @@ from lakehouse.core.delta import (
 from lakehouse.gold import kpis, refresh
 from lakehouse.gold import models as gold
 from lakehouse.quality import gates as quality
-from lakehouse.tables import GOLD, SILVER
+from lakehouse.tables import BUILD_LOG, GOLD, SILVER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-BUILD_LOG = "_build_log"  # which silver versions each gold build read
 
 
 class GoldReconciliationError(RuntimeError):
@@ -190,7 +190,7 @@ def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -
     silver order lines of the orders that count (not cancelled)."""
     orders = _silver(spark, root, "orders")
     items = _silver(spark, root, "order_items")
-    n_orders, n_facts = orders.count(), published["fact_orders"].count()
+    n_orders, n_facts = row_count(spark, SILVER["orders"].uri(root)), published["fact_orders"].count()
     if n_orders != n_facts:
         raise GoldReconciliationError(f"fact_orders has {n_facts} rows for {n_orders} silver orders")
     counted = items.join(orders.where(F.col("status") != "Cancelled").select("order_id"), "order_id")
@@ -200,7 +200,7 @@ def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -
         raise GoldReconciliationError(
             f"fact_order_items revenue {got} differs from silver order lines of counted orders {want}"
         )
-    if published["fact_order_items"].count() != items.count():
+    if published["fact_order_items"].count() != row_count(spark, SILVER["order_items"].uri(root)):
         raise GoldReconciliationError("fact_order_items does not have one row per silver order line")
     if "fact_sessions" in published:
         sessions = _silver(spark, root, "clickstream_events").select("session_id").distinct().count()
@@ -259,7 +259,7 @@ class StagedValidation:
         if self._params is None:
             self._params = quality.job_parameters(self.cfg, quality.data_date(self.spark, root))
         uri = GOLD[name].uri(root)
-        previous = read_table(self.spark, uri).count() if table_exists(uri) else 0
+        previous = row_count(self.spark, uri)
         self.gate.validate("gold", name, df, {**self._params, "previous_rows": previous})
 
     def wait(self) -> None:
@@ -376,14 +376,18 @@ def silver_to_gold(
             elif name in unchanged:
                 continue
             elif name in refreshed:  # only the recomputed rows change
-                merge_upsert(spark, refreshed[name], GOLD[name].uri(root), GOLD[name].key)
+                merge_upsert(
+                    spark,
+                    refreshed[name],
+                    GOLD[name].uri(root),
+                    GOLD[name].key,
+                    has_rows=report.refreshed[name] > 0,
+                )
             else:
                 write_table(df, GOLD[name].uri(root), mode="overwrite", partition_by=GOLD[name].partition_by)
         log.info("published in %.1f s", time.perf_counter() - started)
-        report.rows = {
-            name: read_table(spark, GOLD[name].uri(root)).count()
-            for name in staged
-            if name not in report.blocked
+        report.rows = {  # from the tables' logs: no query
+            name: row_count(spark, GOLD[name].uri(root)) for name in staged if name not in report.blocked
         }
         if gate is not None:
             for v in gate.verdicts:

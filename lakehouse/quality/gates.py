@@ -323,13 +323,20 @@ class Gate:
         return self._defs[suite.name]
 
     def validate(
-        self, layer: str, table: str, df: DataFrame, parameters: dict[str, Any], skip_empty: bool = False
+        self,
+        layer: str,
+        table: str,
+        df: DataFrame,
+        parameters: dict[str, Any],
+        skip_empty: bool = False,
+        has_rows: bool | None = None,
     ) -> Verdict:
         """Run the table's suite on `df` (what is about to be published). With `skip_empty`, an empty
-        batch (which adds nothing) is not validated and gets an empty verdict, not recorded."""
+        batch (which adds nothing) is not validated and gets an empty verdict, not recorded; `has_rows`
+        is whether the caller already knows it has rows (saving a query)."""
         suite = self.suites[f"{layer}.{table}"]
         started = time.perf_counter()
-        if skip_empty and df.limit(1).count() == 0:
+        if skip_empty and not (df.limit(1).count() > 0 if has_rows is None else has_rows):
             return Verdict(layer, table, 0, [])
         # Counts only: sampling unexpected values would cost a scan per expectation, so samples are
         # taken afterwards, and only for the expectations that failed.

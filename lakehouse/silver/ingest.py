@@ -38,6 +38,7 @@ from lakehouse.core.delta import (
     merge_insert_new,
     merge_latest,
     read_table,
+    row_count,
     table_exists,
     write_table,
 )
@@ -326,13 +327,8 @@ def _ingest_batch(
     write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
     # The ledger last: a run killed before this point takes the same files in again next time.
     if ledger_rows:
-        merge_latest(
-            spark,
-            spark.createDataFrame(ledger_rows, LEDGER_SCHEMA),
-            silver_uri(root, LEDGER),
-            ("path",),
-            "ingested_at",
-        )
+        ledger = spark.createDataFrame(ledger_rows, LEDGER_SCHEMA)
+        merge_latest(spark, ledger, silver_uri(root, LEDGER), ("path",), "ingested_at", has_rows=True)
     return out
 
 
@@ -427,8 +423,9 @@ def _ingest_source(
     if checks is not None:
         checks[0].ready()  # a malformed suite fails the run here, before this source writes anything
     _write_quarantine(
-        spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at
-    )
+        spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at,
+        has_rows=sr.rows_quarantined > 0,
+    )  # fmt: skip
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
     batches = {}
@@ -443,15 +440,19 @@ def _ingest_source(
         sr.rows_held, sr.rows_written = sr.rows_written, 0
         _check_counts(sr, seen)
         return sr, landed, outcomes
-    before = read_table(spark, primary.uri(cfg.root)).count() if table_exists(primary.uri(cfg.root)) else 0
+    # Counted from the tables' logs (the row count of every data file): no query on any engine.
+    before = row_count(spark, primary.uri(cfg.root))
     for table, rows in batches.values():
         if table.mode == "current":
-            merge_latest(spark, rows, table.uri(cfg.root), table.key, table.version or "", table.partition_by)
+            merge_latest(
+                spark, rows, table.uri(cfg.root), table.key, table.version or "", table.partition_by,
+                has_rows=sr.rows_written > 0,
+            )  # fmt: skip
         else:
             # Insert-only: classification already left out every key the table holds, so appending is
             # the same as MERGE ... WHEN NOT MATCHED INSERT, without scanning the whole table.
-            append_rows(rows, table.uri(cfg.root), table.partition_by)
-    after = read_table(spark, primary.uri(cfg.root)).count()
+            append_rows(rows, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > 0)
+    after = row_count(spark, primary.uri(cfg.root))
     log.info(
         "%s: merged into %s in %.1f s",
         source,
@@ -505,7 +506,7 @@ def _validated(
     ):
         quality.register_views(spark, root, "silver")
     verdicts = [
-        gate.validate("silver", name, rows, params, skip_empty=True)
+        gate.validate("silver", name, rows, params, skip_empty=True, has_rows=sr.rows_written > 0)
         for name, (_, rows) in batches.items()
         if gate.has_suite("silver", name)
     ]
@@ -654,7 +655,13 @@ def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
 
 
 def _write_quarantine(
-    spark: SparkSession, root: str, bad: DataFrame, source: str, run_id: str, at: dt.datetime
+    spark: SparkSession,
+    root: str,
+    bad: DataFrame,
+    source: str,
+    run_id: str,
+    at: dt.datetime,
+    has_rows: bool | None = None,
 ) -> None:
     rows = bad.select(
         F.lit(source).alias("source"),
@@ -666,7 +673,7 @@ def _write_quarantine(
         F.lit(run_id).alias("run_id"),
         F.lit(at).cast("timestamp").alias("quarantined_at"),
     )
-    merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"))
+    merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"), has_rows=has_rows)
 
 
 def _ledger_rows(

@@ -109,7 +109,10 @@ def test_tables_are_reachable_by_name(published: Bronze, spark: object) -> None:
     from lakehouse.catalog import register_tables
 
     found = register_tables(spark, str(published.root))  # type: ignore[arg-type]
-    assert set(found["gold"]) == {*GOLD, "dq_results", "dq_scorecard"} and "orders" in found["silver"]
+    assert (
+        set(found["gold"]) == {*GOLD, "dq_results", "dq_scorecard", "_build_log"}
+        and "orders" in found["silver"]
+    )
     assert spark.table("gold.dq_scorecard").where("table_name = 'fact_orders'").count() > 0  # type: ignore[attr-defined]
     n = spark.sql("SELECT count(*) AS n FROM gold.fact_orders").first()["n"]  # type: ignore[attr-defined]
     assert n == len(table(published.root, "gold", "fact_orders"))

@@ -17,9 +17,10 @@ from deltalake import DeltaTable
 
 from generators.runner import generate
 from lakehouse.bronze.contract import SOURCES
+from lakehouse.bronze.landing import BronzeFile
 from lakehouse.core.config import Config, load_config
 from lakehouse.quality.gates import SuiteError
-from lakehouse.silver.ingest import bronze_to_silver
+from lakehouse.silver.ingest import bronze_to_silver, plan_batches
 from lakehouse.tables import SILVER
 from tests.bronze.audit import Bronze
 from tests.conftest import small_settings
@@ -421,8 +422,13 @@ def test_lost_rows_fail_the_run_loudly(
     generate(str(tmp_path), _settings_tiny(), days=1, clean=True)  # type: ignore[arg-type]
     real = ingest.append_rows
 
-    def lose_one(rows, uri, partition_by=()):  # type: ignore[no-untyped-def]
-        real(rows.limit(max(rows.count() - 1, 0)) if uri.endswith("order_items") else rows, uri, partition_by)
+    def lose_one(rows, uri, partition_by=(), **kwargs):  # type: ignore[no-untyped-def]
+        real(
+            rows.limit(max(rows.count() - 1, 0)) if uri.endswith("order_items") else rows,
+            uri,
+            partition_by,
+            **kwargs,
+        )
 
     monkeypatch.setattr(ingest, "append_rows", lose_one)
     with pytest.raises(
@@ -459,4 +465,90 @@ def test_a_malformed_suite_fails_the_run_before_anything_is_published(tmp_path: 
     bronze_to_silver(spark, cfg, "fixed")  # type: ignore[arg-type]
     assert len(silver(tmp_path, "quarantine")) > 0, (
         "the failed run had rows to quarantine, and kept them back"
+    )
+
+
+def _bf(source: str, path: str, size: int) -> BronzeFile:
+    return BronzeFile(source, path, f"/bronze/{path}", size, None)
+
+
+def test_batches_keep_whole_days_within_the_limits_parents_first() -> None:
+    files = [
+        _bf("orders", "orders/orders_2026-01-02.csv", 30),
+        _bf("customers", "customers/customers_2026-01-02.csv", 10),
+        _bf("clickstream", "clickstream/date=2026-01-01/hour=00/events_2026-01-01T00.jsonl", 40),
+        _bf("customers", "customers/customers_2026-01-01.csv", 10),
+        _bf("orders", "orders/orders_2026-01-01.csv", 30),
+        _bf("clickstream", "clickstream/date=2026-01-02/hour=00/events_2026-01-02T00.jsonl", 40),
+    ]
+    one = plan_batches(files, max_files=100, max_bytes=10**9)
+    assert len(one) == 1 and [f.source for f in one[0]][:3] == ["customers", "orders", "clickstream"]
+    by_day = plan_batches(files, max_files=100, max_bytes=100)  # a day (80 bytes) fits, two do not
+    assert [[f.path.rsplit("_", 1)[-1][:10] for f in b] for b in by_day] == [
+        ["2026-01-01"] * 3,
+        ["2026-01-02"] * 3,
+    ]
+    split = plan_batches(files, max_files=2, max_bytes=10**9)  # a day larger than a batch: parents first
+    assert [[f.source for f in b] for b in split] == [
+        ["customers", "orders"], ["clickstream"], ["customers", "orders"], ["clickstream"],
+    ]  # fmt: skip
+    assert sorted(f.path for b in split for f in b) == sorted(f.path for f in files)
+
+
+def _batched(tmp_path: Path, max_bytes: str) -> Config:
+    conf = tmp_path / "conf" / "batched.yaml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(f"ingest:\n  max_bytes_per_batch: {max_bytes}\n")
+    return load_config(conf, root=str(tmp_path / "batched"), env={})
+
+
+def test_a_backlog_taken_in_batches_gives_the_tables_of_one_run(tmp_path: Path, spark: object) -> None:
+    """A clean world (no parent arrives after its rows) in batches of about a day: the same silver
+    tables as one batch, each batch committed with its own ledger and ingest_runs rows."""
+    generate(str(tmp_path / "ref"), _settings_tiny(), days=4, clean=True)  # type: ignore[arg-type]
+    shutil.copytree(tmp_path / "ref" / "bronze", tmp_path / "batched" / "bronze")
+    # Without the gates: what batching may change is the tables, and the gates are tested elsewhere.
+    bronze_to_silver(spark, cfg_for(tmp_path / "ref"), "ref", validate=False)  # type: ignore[arg-type]
+    day = max(
+        sum(p.stat().st_size for p in (tmp_path / "ref" / "bronze").rglob(f"*{d}*"))
+        for d in ("2025-11-24", "2025-11-25")
+    )
+    report = bronze_to_silver(spark, _batched(tmp_path, f"{day // 1024 + 64}k"), "batched", validate=False)  # type: ignore[arg-type]
+    assert report.failure is None
+    runs = silver(tmp_path / "batched", "ingest_runs")
+    assert runs["batch"].nunique() >= 3, runs[["source", "batch"]]
+    assert set(runs.groupby("batch")["source"].apply(frozenset).iloc[0]) >= {"customers", "orders"}
+    ledger = silver(tmp_path / "batched", "_ingest_ledger")
+    assert set(ledger["path"]) == set(silver(tmp_path / "ref", "_ingest_ledger")["path"])
+    assert runs["rows_read"].sum() == sum(s.rows_read for s in report.sources)
+    for name in [n for n in [*SILVER, "quarantine"] if (tmp_path / "ref" / "silver" / n).exists()]:
+        pd.testing.assert_frame_equal(
+            _comparable(tmp_path / "batched", name), _comparable(tmp_path / "ref", name), obj=name
+        )
+
+
+def test_a_run_that_fails_in_a_later_batch_keeps_the_batches_it_finished(
+    tmp_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lakehouse.silver.ingest as ingest
+
+    generate(str(tmp_path / "batched"), _settings_tiny(), days=3, clean=True)  # type: ignore[arg-type]
+    cfg = _batched(tmp_path, "1")  # one file per batch
+    real = ingest._ingest_batch
+
+    def fail_third(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if args[4] == 3:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "_ingest_batch", fail_third)
+    with pytest.raises(RuntimeError, match="killed"):
+        bronze_to_silver(spark, cfg, "first")  # type: ignore[arg-type]
+    assert len(silver(tmp_path / "batched", "_ingest_ledger")) == 2  # batches 1 and 2 are kept
+    monkeypatch.setattr(ingest, "_ingest_batch", real)
+    cfg = _batched(tmp_path, "1g")
+    report = bronze_to_silver(spark, cfg, "second")  # type: ignore[arg-type]
+    assert sum(s.files for s in report.sources) == len(silver(tmp_path / "batched", "_ingest_ledger")) - 2
+    assert not (tmp_path / "batched" / "_staging" / "bronze_to_silver").exists() or not any(
+        (tmp_path / "batched" / "_staging" / "bronze_to_silver").iterdir()
     )

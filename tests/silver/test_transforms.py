@@ -1,28 +1,16 @@
-"""Given these rows, expect these rows: the silver transforms and the landing parsers, one by one."""
+"""Given these rows, expect these rows: the silver transforms, one by one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import hashlib
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
 from lakehouse.bronze.contract import CLICKSTREAM, ORDER_ITEMS, ORDERS, file_date
-from lakehouse.bronze.landing import (
-    BronzeFile,
-    FileRejected,
-    land,
-    land_csv,
-    land_jsonl,
-    land_source,
-    landing_pool,
-    start_landing,
-)
 from lakehouse.silver.ingest import (
     classify,
     latest_per_key,
@@ -299,82 +287,3 @@ def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type
         for r in with_orphan_flags(spark, str(tmp_path), rows, ORDER_ITEMS).collect()
     }
     assert got == {1: [], 2: ["order_id"], 3: ["product_id"]}
-
-
-def _file(tmp_path: Path, name: str, data: bytes, source: str) -> BronzeFile:
-    p = tmp_path / name
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return BronzeFile(source, name, str(p), len(data), None)
-
-
-def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
-    data = b"order_item_id,order_id,product_id,quantity,item_price\n1,100001,3,1,9.99\n\n2,100001,4,1\n"
-    t = land_csv(ORDER_ITEMS, _file(tmp_path, "i.csv", data, "order_items"), data).to_pylist()
-    assert [(r["_row"], r["_shape_ok"], r["_raw"]) for r in t] == [
-        (1, True, "1,100001,3,1,9.99"),
-        (3, False, "2,100001,4,1"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("data", "reason"),
-    [
-        (b"", "empty file"),
-        (b"\n\n", "empty file"),
-        (b"\x00\x01binary", "binary content"),
-        (b"\xff\xfe bad utf8\n", "not UTF-8"),
-        (b"id,order_item_id,order_id,product_id,quantity,item_price\n", "unexpected header"),
-    ],
-)
-def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reason: str) -> None:
-    table, result = land(_file(tmp_path, "x.csv", data, "order_items"))
-    assert table is None and result.status == "rejected" and result.reason.startswith(reason)
-
-
-def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> None:
-    data = b'{"a":1}\n\n{"b":\xff}\n \t\r\n{"c":3}\r\n\x0b\n{"d": "\xc3\xa9"}'
-    t = land_jsonl(CLICKSTREAM, _file(tmp_path, "e.jsonl", data, "clickstream"), data).to_pylist()
-    assert [(r["_row"], r["_raw"]) for r in t] == [
-        (1, '{"a":1}'), (3, '{"b":\ufffd}'), (5, '{"c":3}\r'), (7, '{"d": "\u00e9"}'),
-    ]  # fmt: skip
-    lines = data.split(b"\n")  # what the line numbers mean: every line counts, blank ones are skipped
-    assert [r["_row"] for r in t] == [i for i, line in enumerate(lines, start=1) if line.strip()]
-    assert {r["_file_date"] for r in t} == {None}  # no date in the path
-    dated = "clickstream/date=2026-01-02/hour=01/e.jsonl"
-    t = land_jsonl(CLICKSTREAM, _file(tmp_path, dated, data, "clickstream"), data).to_pylist()
-    assert {r["_file_date"] for r in t} == {dt.date(2026, 1, 2)}  # what the event window judges by
-    with pytest.raises(FileRejected):
-        land_jsonl(CLICKSTREAM, _file(tmp_path, "z.jsonl", b"", "clickstream"), b"")
-
-
-def test_landing_rejects_a_workbook_that_is_not_one(tmp_path: Path) -> None:
-    table, result = land(_file(tmp_path, "inventory_2026-W01.xlsx", b"name,value\n1,2\n", "inventory"))
-    assert table is None and result.status == "rejected" and result.reason.startswith("not an XLSX workbook")
-
-
-@pytest.mark.parametrize("workers", ["threads", "processes"])
-def test_many_files_are_landed_in_two_parts_into_the_same_records(tmp_path: Path, workers: str) -> None:
-    files = []
-    for i in range(120):
-        data = b"".join(b'{"event_id":"e%d-%d"}\n' % (i, j) for j in range(i % 7)) + (b"\n" if i % 3 else b"")
-        files.append(
-            _file(tmp_path, f"clickstream/date=2026-01-01/hour=00/f{i:03d}.jsonl", data, "clickstream")
-        )
-    files.append(_file(tmp_path, "clickstream/date=2026-01-01/hour=00/empty.jsonl", b"", "clickstream"))
-    if workers == "threads":
-        landing = land_source("clickstream", files, str(tmp_path / "staging"))
-    else:  # as the job does it
-        with landing_pool() as pool:
-            landing = start_landing(pool, "clickstream", files, str(tmp_path / "staging"))()
-    assert len(list((tmp_path / "staging" / "clickstream.raw").glob("part-*.parquet"))) == 2
-    assert [lf.file.path for lf in landing.files] == [f.path for f in files]  # in the order given
-    assert [lf.status for lf in landing.files].count("rejected") == 1 + sum(i % 7 == 0 for i in range(120))
-    raw = pq.read_table(tmp_path / "staging" / "clickstream.raw").to_pylist()
-    expected = [
-        (f.path, j + 1, f'{{"event_id":"e{i}-{j}"}}') for i, f in enumerate(files[:-1]) for j in range(i % 7)
-    ]
-    assert sorted((r["_file"], r["_row"], r["_raw"]) for r in raw) == sorted(expected)
-    assert landing.rows == len(expected) == sum(lf.rows for lf in landing.files)
-    for lf, f in zip(landing.files, files, strict=True):
-        assert lf.sha256 == hashlib.sha256(Path(f.uri).read_bytes()).hexdigest()
