@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(sh, engine=True)
 
+    m = sub.add_parser(
+        "maintain", help="compact small files and vacuum old versions of every silver and gold table"
+    )
+    _common(m, engine=True)
+    m.add_argument("tables", nargs="*", metavar="TABLE", help="only these tables (layer.name); default all")
+    m.add_argument(
+        "--retain-hours",
+        type=int,
+        default=168,
+        help="keep every version of the last N hours readable by time travel (default 168, Delta's own)",
+    )
+
     j = sub.add_parser(
         "fetch-jars",
         help="fetch the Delta Lake jars with Maven into a directory for engine.classic.delta_jars_dir",
@@ -258,6 +270,41 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from lakehouse.maintenance import check_table_names, maintain
+
+    cfg = _load(args)
+    if args.retain_hours < 0:
+        raise ConfigError(f"--retain-hours must not be negative, got {args.retain_hours}")
+    engine = resolve_engine(cfg)
+    check_table_names(cfg.root, args.tables)
+    spark = None if engine == "embedded" else get_spark(cfg, "lakehouse-maintain")
+    console.print(f"Maintaining the tables under [bold]{cfg.root}[/bold] (retention {args.retain_hours} h)")
+    done = maintain(
+        spark,
+        cfg,
+        args.retain_hours,
+        lambda name, m: console.print(f"  {name}: {m.files_before} -> {m.files_after} files"),
+        args.tables,
+    )
+    if not done:
+        console.print(f"No tables under {cfg.root}: run the pipeline first.")
+        return 1
+    table = Table(title="Maintained")
+    for col in ("table", "files", "MiB", "compacted", "vacuumed", "by"):
+        table.add_column(col, justify="left" if col in ("table", "by") else "right")
+    for name, m in done:
+        table.add_row(
+            name, f"{m.files_before:,} -> {m.files_after:,}",
+            f"{m.bytes_before / 2**20:,.1f} -> {m.bytes_after / 2**20:,.1f}",
+            f"{m.files_compacted:,}", f"{m.files_vacuumed:,}", m.how,
+        )  # fmt: skip
+    console.print(table)
+    before, after = sum(m.bytes_before for _, m in done), sum(m.bytes_after for _, m in done)
+    console.print(f"{len(done)} tables: {before / 2**20:,.1f} MiB -> {after / 2**20:,.1f} MiB on storage")
+    return 0
+
+
 def cmd_fetch_jars(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -296,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "engine-check": cmd_engine_check,
         "config": cmd_config,
         "fetch-jars": cmd_fetch_jars,
+        "maintain": cmd_maintain,
     }
     try:
         return commands[args.command](args)
