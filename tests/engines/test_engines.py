@@ -1,0 +1,267 @@
+"""Real JVM Spark: the jobs on classic Spark (spark-submit and the CLI), a standalone cluster and a Spark
+Connect server build every table, pass every critical expectation, and give the tables the embedded
+engine gives, read back with delta-rs."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from lakehouse.tables import GOLD, SILVER, lake_tables
+from tests.engines.conftest import VENV_BIN, Lake, Reference, run, user_env
+
+# `jvm` runs in CI. `jvm_slow` (`pytest -m jvm_slow`): the standalone cluster, the Connect server and
+# an incremental day on classic, each a whole pipeline of several minutes on the JVM, more than CI's
+# time allows beside the rest. A fixture builds a whole lake before its first test runs.
+jvm_slow = pytest.mark.jvm_slow
+pytestmark = pytest.mark.timeout(2400)
+
+# Columns that legitimately differ between two runs of the same data, on any engine: who ran it and
+# when (run ids, ingestion and validation times, durations, the processes that parsed the files) and,
+# in the build log, the silver table versions (engines commit a different number of times: Spark also
+# commits a no-op MERGE, Sail does not).
+VOLATILE = {
+    "*": {"_run_id", "_ingested_at"},
+    "silver.quarantine": {"run_id", "quarantined_at"},
+    "silver._ingest_ledger": {"run_id", "ingested_at"},
+    "silver.ingest_runs": {"run_id", "started_at", "seconds", "landed_by"},
+    "gold.dq_results": {"run_id", "validated_at"},
+    "gold.dq_scorecard": {"run_id", "validated_at"},
+    "gold._build_log": {"run_id", "built_at", "silver_versions"},
+}
+
+
+def _plain(v: object) -> object:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, float):
+        return float(f"{v:.10g}")
+    if hasattr(v, "tolist"):
+        v = v.tolist()
+    if isinstance(v, list | tuple | dict):
+        return json.dumps(v, sort_keys=True, default=str)
+    return str(v)
+
+
+def comparable(root: Path, layer: str, name: str) -> pd.DataFrame:
+    """A table as delta-rs reads it, volatile columns dropped, values in one plain form, rows sorted."""
+    df = DeltaTable(str(root / layer / name)).to_pandas()
+    drop = VOLATILE["*"] | VOLATILE.get(f"{layer}.{name}", set())
+    df = df.drop(columns=[c for c in df.columns if c in drop])
+    df = df[sorted(df.columns)].map(_plain)
+    return df.sort_values(list(df.columns), key=lambda s: s.astype(str)).reset_index(drop=True)
+
+
+def _number(v: object) -> float | None:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Equal, except that numbers may differ in the last digits of a double: a mean an expectation
+    observes depends on the order engines add the values in (130.5168965 is stored rounded as
+    130.516897 by one engine and 130.516896 by another)."""
+    if a.shape != b.shape:
+        return False
+    for col in a.columns:
+        for x, y in zip(a[col], b[col], strict=True):
+            if x == y or (pd.isna(x) and pd.isna(y)):
+                continue
+            fx, fy = _number(x), _number(y)
+            if fx is None or fy is None or not math.isclose(fx, fy, rel_tol=1e-6, abs_tol=1e-9):
+                return False
+    return True
+
+
+def column_types(root: Path, layer: str, name: str) -> dict[str, str]:
+    """Each column's Delta type (an INT where the embedded engine wrote a BIGINT is a difference)."""
+    return {f.name: str(f.type) for f in DeltaTable(str(root / layer / name)).schema().fields}
+
+
+def differences(lake: Path, reference: Path) -> dict[str, str]:
+    """Every table of the reference lake compared with the same table of `lake`, column types first,
+    then content: what differs."""
+    out = {}
+    for layer, name, _ in lake_tables(str(reference)):
+        if not (reference / layer / name / "_delta_log").exists():
+            continue
+        if not (lake / layer / name / "_delta_log").exists():
+            out[f"{layer}.{name}"] = "missing"
+            continue
+        types, ref_types = column_types(lake, layer, name), column_types(reference, layer, name)
+        if types != ref_types:
+            differ = {c: (types.get(c), ref_types.get(c)) for c in types.keys() | ref_types.keys()
+                      if types.get(c) != ref_types.get(c)}  # fmt: skip
+            out[f"{layer}.{name}"] = f"column types (engine, embedded): {differ}"
+            continue
+        a, b = comparable(lake, layer, name), comparable(reference, layer, name)
+        if list(a.columns) != list(b.columns):
+            out[f"{layer}.{name}"] = f"columns {list(a.columns)} vs {list(b.columns)}"
+        elif not _same(a, b):
+            diff = pd.concat([a.assign(_in="engine"), b.assign(_in="embedded")]).drop_duplicates(
+                subset=list(a.columns), keep=False
+            )
+            out[f"{layer}.{name}"] = (
+                f"{len(a)} vs {len(b)} rows; differing rows:\n{diff.head(6).to_string()[:3000]}"
+            )
+    return out
+
+
+def _every_table_built_and_gated(lake: Path) -> None:
+    for name in SILVER:
+        assert (lake / "silver" / name / "_delta_log").exists(), f"silver.{name} missing"
+    for name in GOLD:
+        assert (lake / "gold" / name / "_delta_log").exists(), f"gold.{name} missing"
+    results = DeltaTable(str(lake / "gold" / "dq_results")).to_pandas()
+    critical = results[(results["severity"] == "critical") & ~results["success"].astype(bool)]
+    assert critical.empty, critical[["suite", "expectation", "observed_value"]].to_string()
+    assert results["published"].astype(bool).all()
+
+
+@pytest.mark.jvm
+def test_classic_spark_submit_builds_every_table(classic: Lake) -> None:
+    for r in classic.runs:
+        r.ok()
+    assert len(classic.runs) == 2
+    _every_table_built_and_gated(classic.root)
+
+
+@pytest.mark.jvm
+def test_classic_gives_the_embedded_engines_tables(classic: Lake, reference: Reference) -> None:
+    """Equal in content (every row, every column but the volatile ones above), as delta-rs reads them."""
+    _assert_same({"classic": differences(classic.root, reference.first)})
+
+
+@jvm_slow
+def test_classic_next_day_through_the_cli_refreshes_gold_incrementally(
+    classic_next_day: Lake, reference: Reference
+) -> None:
+    for r in classic_next_day.runs:
+        r.ok()
+    _every_table_built_and_gated(classic_next_day.root)
+    assert "incremental" in classic_next_day.runs[-1].stdout
+    _assert_same({"classic (next day, incremental)": differences(classic_next_day.root, reference.next)})
+
+
+@jvm_slow
+def test_standalone_cluster_lands_the_files_on_its_executors(standalone: Lake, reference: Reference) -> None:
+    for r in standalone.runs:
+        r.ok()
+    _every_table_built_and_gated(standalone.root)
+    runs = DeltaTable(str(standalone.root / "silver" / "ingest_runs")).to_pandas()
+    landed_by = {int(w.rsplit(":", 1)[1]) for ws in runs["landed_by"] for w in ws.split(",") if w}
+    # Parsed by the Python workers of executor processes the cluster started, which run a Python
+    # without the project installed (the job shipped its code to them), not by the driver.
+    assert landed_by and landed_by <= standalone.landed_by_executors, (
+        landed_by,
+        standalone.landed_by_executors,
+    )
+    _assert_same({"standalone cluster": differences(standalone.root, reference.first)})
+
+
+@jvm_slow
+def test_spark_connect_server_builds_every_table(connect: Lake, reference: Reference) -> None:
+    for r in connect.runs:
+        r.ok()
+    _every_table_built_and_gated(connect.root)
+    _assert_same({"Spark Connect server": differences(connect.root, reference.first)})
+
+
+def _assert_same(compared: dict[str, dict[str, str]]) -> None:
+    for engine, diffs in compared.items():
+        print(f"{engine}: {'identical to the embedded engine' if not diffs else ', '.join(diffs)}")
+    assert not any(compared.values()), "\n\n".join(
+        f"{engine} {table}: {what}" for engine, diffs in compared.items() for table, what in diffs.items()
+    )
+
+
+@pytest.mark.jvm
+def test_shells_see_every_table_and_leave_the_working_directory_clean(classic: Lake, tmp_path: Path) -> None:
+    """A plain pyspark shell with the README's settings, and `lakehouse shell --engine classic`."""
+    from lakehouse.core.jars import delta_maven_coordinates
+
+    script = (
+        "from lakehouse.catalog import register_tables\n"
+        f"found = register_tables(spark, {str(classic.root)!r})\n"
+        "print('TABLES', len(found['silver']), len(found['gold']))\n"
+        "print('ROWS', spark.sql('SELECT count(*) AS n FROM gold.fact_orders').first()['n'])\n"
+    )
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    pyspark = [
+        str(VENV_BIN / "pyspark"), "--packages", delta_maven_coordinates(),
+        "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "--conf", "spark.sql.catalogImplementation=in-memory",
+        "--conf", f"spark.sql.warehouse.dir={tmp_path / 'spark-warehouse'}",
+    ]  # fmt: skip
+    # Fed through a pipe, Python skips the shell's startup file (which makes `spark`) unless -i.
+    env = user_env(PYSPARK_DRIVER_PYTHON_OPTS="-i")
+    shell = subprocess.run(
+        pyspark, input=script, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert "TABLES" in shell.stdout, shell.stdout[-2000:] + shell.stderr[-3000:]
+    rows = int(shell.stdout.split("ROWS", 1)[1].split()[0])
+    assert rows == len(DeltaTable(str(classic.root / "gold" / "fact_orders")).to_pandas()) > 0
+    lakehouse_shell = subprocess.run(
+        [str(VENV_BIN / "lakehouse"), "shell", "--engine", "classic", "--root", str(classic.root)],
+        input="print('ROWS', spark.sql('SELECT count(*) AS n FROM silver.orders').first()['n'])\n",
+        cwd=cwd, env=user_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert "ROWS" in lakehouse_shell.stdout, lakehouse_shell.stdout[-2000:] + lakehouse_shell.stderr[-3000:]
+    assert int(lakehouse_shell.stdout.split("ROWS", 1)[1].split()[0]) == len(
+        DeltaTable(str(classic.root / "silver" / "orders")).to_pandas()
+    )
+    assert sorted(p.name for p in cwd.iterdir()) == []  # no metastore_db, derby.log or spark-warehouse
+
+
+@pytest.mark.jvm
+def test_maintain_on_jvm_spark_compacts_and_vacuums_with_spark_sql(classic: Lake, tmp_path: Path) -> None:
+    import shutil
+
+    lake = tmp_path / "lake"
+    shutil.copytree(classic.root, lake)
+    # A few tables (OPTIMIZE and VACUUM cost seconds a table on the JVM): the expectation results, which
+    # every validated table appends to, and a partitioned one.
+    tables = ["gold.dq_results", "gold.dq_scorecard", "silver.clickstream_events"]
+    before = {table: comparable(lake, *table.split(".")) for table in tables}
+    maintained = run(
+        "lakehouse maintain --engine classic",
+        [str(VENV_BIN / "lakehouse"), "maintain", *tables, "--engine", "classic", "--root", str(lake),
+         "--retain-hours", "0"],
+        user_env(),
+    )  # fmt: skip
+    maintained.ok()
+    assert "spark-sql" in maintained.stdout and "deltalake" not in maintained.stdout
+    for table, df in before.items():
+        pd.testing.assert_frame_equal(comparable(lake, *table.split(".")), df, obj=table)
+    files = lambda root: sum(  # noqa: E731
+        1
+        for t in tables
+        for p in (root / t.replace(".", "/")).rglob("*.parquet")
+        if "_delta_log" not in p.parts
+    )
+    assert files(lake) < files(classic.root)
+
+
+@pytest.mark.jvm
+def test_engine_check_under_spark_submit_without_delta_says_so_in_one_line(tmp_path: Path) -> None:
+    out = run(
+        "spark-submit jobs/engine_check.py --engine classic (no Delta jars)",
+        [str(VENV_BIN / "spark-submit"), "jobs/engine_check.py", "--engine", "classic", "--root", str(tmp_path)],
+        user_env(),
+    )  # fmt: skip
+    assert out.returncode == 2
+    # spark-submit merges a Python driver's stderr into its stdout (Spark's PythonRunner does that).
+    output = out.stdout + out.stderr
+    ours = [line for line in output.splitlines() if line.startswith("engine_check:")]
+    assert len(ours) == 1 and "Delta Lake" in ours[0] and "--packages" in ours[0], output[-3000:]
+    assert "Traceback" not in output
