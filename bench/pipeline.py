@@ -2,6 +2,10 @@
 full history, then one incremental day after it.
 
     .venv/bin/python bench/pipeline.py [--runs 3] [--scale 1] [--days 30] [--compare-validation]
+                                       [--engines embedded,classic] [--batch-bytes 1g]
+
+With several engines (`--engines embedded,classic`: classic is JVM Spark on a local master with the
+Delta jars from Maven), each run takes every engine in turn, so a slow hour weighs on all of them.
 
 The bronze is generated once (cached under the system temp directory); every run copies it into a
 fresh root and runs `lakehouse run all` as a user would, in its own process, so memory figures are
@@ -89,6 +93,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--days", type=int, default=30)
+    p.add_argument("--engines", default="embedded", help="comma-separated: embedded, classic")
+    p.add_argument("--batch-bytes", help="ingest.max_bytes_per_batch for the runs (for example 512m)")
     p.add_argument(
         "--compare-validation",
         action="store_true",
@@ -102,20 +108,30 @@ def main() -> int:
         print(f"generating {args.days} days at scale {args.scale} into {cache} (once)")
         subprocess.run([lakehouse, "generate", "--root", str(cache), "--days", str(args.days), "--scale", str(args.scale), "--quiet"],
                        check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-    variants = {"validated": []}
-    if args.compare_validation:
-        variants["unvalidated"] = ["--skip-validation"]
-    results = {}
+    conf = _conf(args.batch_bytes)
+    variants: dict[str, list[str]] = {}
+    for engine in args.engines.split(","):
+        base = ["--engine", engine.strip(), *(["--conf", str(conf)] if conf else [])]
+        variants[engine.strip()] = base
+        if args.compare_validation:
+            variants[f"{engine.strip()} unvalidated"] = [*base, "--skip-validation"]
     before = machine_check()
     print(f"machine check: {before:.0f} ms (a fixed single-core workload; lower is faster)")
-    for name, extra in variants.items():
-        print(f"-- {name}")
-        results[name] = _measure(args, cache, lakehouse, extra)
+    results = _measure(args, cache, lakehouse, variants)
     print(f"machine check: {before:.0f} ms before the runs, {machine_check():.0f} ms after")
-    if args.compare_validation:
-        v, u = results["validated"]["full_seconds"], results["unvalidated"]["full_seconds"]
-        print(f"validation adds {100 * (v - u) / u:.1f}% to the full pipeline ({v:.1f} s against {u:.1f} s)")
+    names = list(variants)
+    for name in names[1:]:
+        ratio = results[name]["full_seconds"] / results[names[0]]["full_seconds"]
+        print(f"{name}: {ratio:.2f}x the wall time of {names[0]} for the full run")
     return 0
+
+
+def _conf(batch_bytes: str | None) -> Path | None:
+    if not batch_bytes:
+        return None
+    conf = Path(tempfile.mkdtemp(prefix="lakehouse-bench-conf-")) / "bench.yaml"
+    conf.write_text(f"ingest:\n  max_bytes_per_batch: {batch_bytes}\n")
+    return conf
 
 
 def _job_seconds(output: str) -> tuple[float, float]:
@@ -125,42 +141,54 @@ def _job_seconds(output: str) -> tuple[float, float]:
     return float(b2s[1]) if b2s else 0.0, float(s2g[1]) if s2g else 0.0
 
 
-def _measure(args: argparse.Namespace, cache: Path, lakehouse: str, extra: list[str]) -> dict[str, float]:
-    run_all = [lakehouse, "run", "all", "--log-level", "WARNING", *extra]
-    full, incr, peaks, cpus, rows = [], [], [], [], 0
-    steps: dict[str, list[float]] = {"b2s_full": [], "s2g_full": [], "b2s_day": [], "s2g_day": []}
+def _measure(
+    args: argparse.Namespace, cache: Path, lakehouse: str, variants: dict[str, list[str]]
+) -> dict[str, dict[str, float]]:
+    """Each run: every variant in turn, a full history then one incremental day, in a fresh root."""
+    seen: dict[str, dict[str, list[float]]] = {
+        name: {k: [] for k in ("full", "incr", "peak", "cpu", "b2s_full", "s2g_full", "b2s_day", "s2g_day")}
+        for name in variants
+    }
+    rows = 0
     for i in range(args.runs):
-        root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
-        try:
-            shutil.copytree(cache / "bronze", root / "bronze")
-            t1, p1, c1, out1 = _run([*run_all, "--root", str(root)])
-            rows = _rows(out1) or rows
-            subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
-                           check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
-            t2, p2, _, out2 = _run([*run_all, "--root", str(root)])
+        for name, extra in variants.items():
+            run_all = [lakehouse, "run", "all", "--log-level", "WARNING", *extra]
+            root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-b2s-"))
+            try:
+                shutil.copytree(cache / "bronze", root / "bronze")
+                t1, p1, c1, out1 = _run([*run_all, "--root", str(root)])
+                rows = _rows(out1) or rows
+                subprocess.run([lakehouse, "generate", "--root", str(root), "--days", "1", "--scale", str(args.scale), "--quiet"],
+                               check=True, cwd=REPO, stdout=subprocess.DEVNULL)  # fmt: skip
+                t2, p2, _, out2 = _run([*run_all, "--root", str(root)])
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
             jobs = (*_job_seconds(out1), *_job_seconds(out2))
-            for k, v in zip(steps, jobs, strict=True):
-                steps[k].append(v)
-            full.append(t1)
-            incr.append(t2)
-            peaks.append(max(p1, p2))
-            cpus.append(c1)
+            s = seen[name]
+            for k, v in zip(("b2s_full", "s2g_full", "b2s_day", "s2g_day"), jobs, strict=True):
+                s[k].append(v)
+            s["full"].append(t1)
+            s["incr"].append(t2)
+            s["peak"].append(max(p1, p2))
+            s["cpu"].append(c1)
             print(
-                f"run {i + 1}: full {t1:.1f} s (bronze_to_silver {jobs[0]:.1f}, silver_to_gold {jobs[1]:.1f}; "
+                f"run {i + 1} {name}: full {t1:.1f} s (bronze_to_silver {jobs[0]:.1f}, silver_to_gold {jobs[1]:.1f}; "
                 f"{rows / t1:,.0f} rows/s; {c1:.0f} CPU-s, {c1 / t1:.2f} cores busy), "
                 f"incremental day {t2:.1f} s (bronze_to_silver {jobs[2]:.1f}, "
-                f"silver_to_gold {jobs[3]:.1f}), peak {max(p1, p2):,.0f} MiB"
+                f"silver_to_gold {jobs[3]:.1f}), peak {max(p1, p2):,.0f} MiB",
+                flush=True,
             )
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    f, n = statistics.median(full), statistics.median(incr)
-    summary = {"scale": args.scale, "days": args.days, "rows_read": rows, "full_seconds": round(f, 1),
-               "rows_per_second": round(rows / f), "incremental_day_seconds": round(n, 1),
-               "incremental_share": round(n / f, 3), "peak_rss_mib": round(statistics.median(peaks)),
-               "full_cpu_seconds": round(statistics.median(cpus), 1),
-               **{k: round(statistics.median(v), 1) for k, v in steps.items()}}  # fmt: skip
-    print(json.dumps(summary))
-    return summary
+    out = {}
+    for name, s in seen.items():
+        f, n = statistics.median(s["full"]), statistics.median(s["incr"])
+        out[name] = {"variant": name, "scale": args.scale, "days": args.days, "rows_read": rows,
+                     "full_seconds": round(f, 1), "rows_per_second": round(rows / f),
+                     "incremental_day_seconds": round(n, 1), "incremental_share": round(n / f, 3),
+                     "peak_rss_mib": round(statistics.median(s["peak"])),
+                     "full_cpu_seconds": round(statistics.median(s["cpu"]), 1),
+                     **{k: round(statistics.median(s[k]), 1) for k in ("b2s_full", "s2g_full", "b2s_day", "s2g_day")}}  # fmt: skip
+        print(json.dumps(out[name]))
+    return out
 
 
 if __name__ == "__main__":
