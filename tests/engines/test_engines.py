@@ -115,6 +115,12 @@ def differences(lake: Path, reference: Path) -> dict[str, str]:
     return out
 
 
+def _ran_and_built_every_table(lake: Lake) -> None:
+    for r in lake.runs:
+        r.ok()
+    _every_table_built_and_gated(lake.root)
+
+
 def _every_table_built_and_gated(lake: Path) -> None:
     for name in SILVER:
         assert (lake / "silver" / name / "_delta_log").exists(), f"silver.{name} missing"
@@ -128,10 +134,8 @@ def _every_table_built_and_gated(lake: Path) -> None:
 
 @pytest.mark.jvm
 def test_classic_spark_submit_builds_every_table(classic: Lake) -> None:
-    for r in classic.runs:
-        r.ok()
     assert len(classic.runs) == 2
-    _every_table_built_and_gated(classic.root)
+    _ran_and_built_every_table(classic)
 
 
 @pytest.mark.jvm
@@ -144,18 +148,14 @@ def test_classic_gives_the_embedded_engines_tables(classic: Lake, reference: Ref
 def test_classic_next_day_through_the_cli_refreshes_gold_incrementally(
     classic_next_day: Lake, reference: Reference
 ) -> None:
-    for r in classic_next_day.runs:
-        r.ok()
-    _every_table_built_and_gated(classic_next_day.root)
+    _ran_and_built_every_table(classic_next_day)
     assert "incremental" in classic_next_day.runs[-1].stdout
     _assert_same({"classic (next day, incremental)": differences(classic_next_day.root, reference.next)})
 
 
 @jvm_slow
 def test_standalone_cluster_lands_the_files_on_its_executors(standalone: Lake, reference: Reference) -> None:
-    for r in standalone.runs:
-        r.ok()
-    _every_table_built_and_gated(standalone.root)
+    _ran_and_built_every_table(standalone)
     runs = DeltaTable(str(standalone.root / "silver" / "ingest_runs")).to_pandas()
     landed_by = {int(w.rsplit(":", 1)[1]) for ws in runs["landed_by"] for w in ws.split(",") if w}
     # Parsed by the Python workers of executor processes the cluster started, which run a Python
@@ -169,9 +169,7 @@ def test_standalone_cluster_lands_the_files_on_its_executors(standalone: Lake, r
 
 @jvm_slow
 def test_spark_connect_server_builds_every_table(connect: Lake, reference: Reference) -> None:
-    for r in connect.runs:
-        r.ok()
-    _every_table_built_and_gated(connect.root)
+    _ran_and_built_every_table(connect)
     _assert_same({"Spark Connect server": differences(connect.root, reference.first)})
 
 
