@@ -231,10 +231,8 @@ def lake_tables(root: str) -> list[tuple[str, str, str]]:
     """(layer, name, uri) of every table the pipeline may keep under `root`, data and bookkeeping."""
     silver = [*SILVER, QUARANTINE, INGEST_RUNS, LEDGER]
     gold = [*GOLD, DQ_RESULTS, DQ_SCORECARD, BUILD_LOG]
-    return [
-        (layer, n, storage.join(root, layer, n))
-        for layer, names in (("silver", silver), ("gold", gold))
-        for n in names
+    return [("silver", n, silver_uri(root, n)) for n in silver] + [
+        ("gold", n, storage.join(root, "gold", n)) for n in gold
     ]
 
 

@@ -80,7 +80,7 @@ def read_table(spark: SparkSession, uri: str, version: int | None = None) -> Dat
     return reader.load(storage.spark_path(uri))
 
 
-def _is_empty(df: DataFrame, has_rows: bool | None = None) -> bool:
+def is_empty(df: DataFrame, has_rows: bool | None = None) -> bool:
     """Whether there is nothing to write; `has_rows` is what the caller already knows (each question
     is a query, which costs a JVM engine far more than Sail)."""
     return df.limit(1).count() == 0 if has_rows is None else not has_rows
@@ -108,7 +108,7 @@ def merge_insert_new(
     has_rows: bool | None = None,
 ) -> None:
     """Insert the rows whose key is not in the table yet (creating the table on first use). No rows, no commit."""
-    if _is_empty(rows, has_rows):
+    if is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append", partition_by)
@@ -120,7 +120,7 @@ def append_rows(
     rows: DataFrame, uri: str, partition_by: Sequence[str] = (), has_rows: bool | None = None
 ) -> None:
     """Append (creating the table on first use); no rows, no commit."""
-    if not _is_empty(rows, has_rows):
+    if not is_empty(rows, has_rows):
         write_table(rows, uri, "append", partition_by)
 
 
@@ -135,7 +135,7 @@ def merge_latest(
 ) -> None:
     """Upsert: a row replaces the table's row of the same key when its `version` is newer (on a tie,
     when it comes from a later file). Rows must be unique by key."""
-    if _is_empty(rows, has_rows):
+    if is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append", partition_by)
@@ -157,7 +157,7 @@ def merge_upsert(
 ) -> None:
     """Replace the table's rows of these keys and insert the new ones (creating the table on first use).
     Rows must be unique by key. No rows, no commit."""
-    if _is_empty(rows, has_rows):
+    if is_empty(rows, has_rows):
         return
     if not table_exists(uri):
         write_table(rows, uri, "append")

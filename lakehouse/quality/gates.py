@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lakehouse.core import storage
+from lakehouse.core.delta import is_empty
 from lakehouse.core.log import one_line
 from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, FUNNEL, GOLD, LEDGER, REGISTRIES, SILVER, silver_uri
 
@@ -336,7 +337,7 @@ class Gate:
         is whether the caller already knows it has rows (saving a query)."""
         suite = self.suites[f"{layer}.{table}"]
         started = time.perf_counter()
-        if skip_empty and not (df.limit(1).count() > 0 if has_rows is None else has_rows):
+        if skip_empty and is_empty(df, has_rows):
             return Verdict(layer, table, 0, [])
         # Counts only: sampling unexpected values would cost a scan per expectation, so samples are
         # taken afterwards, and only for the expectations that failed.
