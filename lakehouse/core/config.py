@@ -124,6 +124,13 @@ def parse_size(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class GoldConfig:
+    # fact_sessions groups the clickstream by session; over a large backlog it is built in parts of
+    # about this many events (whole sessions each), so memory follows the part, not the history.
+    max_events_per_part: int = 5_000_000
+
+
+@dataclass(frozen=True)
 class QualityConfig:
     expectations: str = "expectations"  # the suites' directory; relative to the project directory
     freshness_days: int = 3  # how far behind the run's data the newest date of a table may be
@@ -136,6 +143,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    gold: GoldConfig = field(default_factory=GoldConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     source: str = "<defaults>"
 
@@ -255,6 +263,8 @@ def _validate(cfg: Config) -> None:
             fail("ingest.max_bytes_per_batch", "must be more than 0")
     except ValueError as exc:
         fail("ingest.max_bytes_per_batch", str(exc))
+    if cfg.gold.max_events_per_part < 1:
+        fail("gold.max_events_per_part", f"must be at least 1, got {cfg.gold.max_events_per_part}")
     if not 0 <= cfg.quality.freshness_days <= 366:
         fail("quality.freshness_days", f"must be between 0 and 366, got {cfg.quality.freshness_days}")
 

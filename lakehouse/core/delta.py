@@ -23,15 +23,19 @@ if TYPE_CHECKING:
 STAGING_ROW_GROUP_ROWS = 131_072
 
 
-def materialize(spark: SparkSession, df: DataFrame, uri: str) -> DataFrame:
+def materialize(spark: SparkSession, df: DataFrame | Sequence[DataFrame], uri: str) -> DataFrame:
     """Write a DataFrame to Parquet at `uri` and read it back: the engines do not cache, so a result
     used several times is computed once this way (the jobs' staging areas). Read back with the
-    DataFrame's schema: an engine may write no file at all for no rows."""
-    writer = df.write.mode("overwrite").option("max_row_group_size", str(STAGING_ROW_GROUP_ROWS))
-    if codec := storage.staging_compression(uri):
-        writer = writer.option("compression", codec)
-    writer.parquet(storage.spark_path(uri))
-    return spark.read.schema(df.schema).parquet(storage.spark_path(uri))
+    DataFrame's schema: an engine may write no file at all for no rows. Given parts (DataFrames of
+    one schema), they are computed and written one after another, so only one is in memory at a time."""
+    parts = [df] if not isinstance(df, Sequence) else list(df)
+    for i, part in enumerate(parts):
+        writer = part.write.mode("overwrite" if i == 0 else "append")
+        writer = writer.option("max_row_group_size", str(STAGING_ROW_GROUP_ROWS))
+        if codec := storage.staging_compression(uri):
+            writer = writer.option("compression", codec)
+        writer.parquet(storage.spark_path(uri))
+    return spark.read.schema(parts[0].schema).parquet(storage.spark_path(uri))
 
 
 def sql_path(uri: str) -> str:

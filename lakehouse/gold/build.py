@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -97,11 +99,30 @@ def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
     }
 
 
+def session_parts(events: int, max_events_per_part: int | None) -> int:
+    """How many parts of at most about `max_events_per_part` events (None: one)."""
+    return max(1, math.ceil(events / max_events_per_part)) if max_events_per_part else 1
+
+
+def by_session_parts(events: DataFrame, parts: int) -> list[DataFrame]:
+    """The events in `parts` parts by a hash of their session: each session whole in one part."""
+    if parts <= 1:
+        return [events]
+    part = F.pmod(F.xxhash64("session_id"), F.lit(parts))
+    return [events.where(part == i) for i in range(parts)]
+
+
 def build_facts(
-    spark: SparkSession, root: str, dims: dict[str, DataFrame], scope: refresh.Scope | None = None
-) -> dict[str, DataFrame]:
+    spark: SparkSession,
+    root: str,
+    dims: dict[str, DataFrame],
+    scope: refresh.Scope | None = None,
+    max_events_per_part: int | None = None,
+) -> dict[str, DataFrame | list[DataFrame]]:
     """The facts kept by key, from silver and the (staged) dimensions: every row, or with a `scope`
-    only the rows of the affected orders and sessions."""
+    only the rows of the affected orders and sessions. fact_sessions, which groups every event of the
+    history by session, comes in parts of at most about `max_events_per_part` events (a list of
+    DataFrames to be materialized one after another)."""
 
     def only(df: DataFrame, key: str, ids: DataFrame | None) -> DataFrame:
         return df if ids is None else df.join(ids, key, "left_semi")
@@ -131,10 +152,17 @@ def build_facts(
         shipments = only(_silver(spark, root, "shipments"), "order_id", order_ids)
         out["fact_shipments"] = gold.fact_shipments(shipments, orders, dims["dim_carrier"])
     if table_exists(SILVER["clickstream_events"].uri(root)):
-        events = only(
-            _silver(spark, root, "clickstream_events"), "session_id", scope.session_ids if scope else None
-        )
-        out["fact_sessions"] = gold.fact_sessions(events, dims["dim_customer"], dims["dim_traffic_source"])
+        events_uri = SILVER["clickstream_events"].uri(root)
+        events = only(read_table(spark, events_uri), "session_id", scope.session_ids if scope else None)
+        total = row_count(spark, events_uri)
+        if scope is not None and max_events_per_part:  # about the share of the sessions it touches
+            published = row_count(spark, GOLD["fact_sessions"].uri(root))
+            total = int(total * min(1.0, scope.session_ids.count() / max(published, 1)))
+        n = session_parts(total, max_events_per_part)
+        out["fact_sessions"] = [
+            gold.fact_sessions(part, dims["dim_customer"], dims["dim_traffic_source"])
+            for part in by_session_parts(events, n)
+        ]
     return out
 
 
@@ -163,6 +191,11 @@ UNCHANGED_UNLESS: dict[str, str | None] = {
 }
 
 
+def first(df: DataFrame | list[DataFrame]) -> DataFrame:
+    """A fact as built, or its first part (the parts share one schema)."""
+    return df[0] if isinstance(df, list) else df
+
+
 def same_columns(published: DataFrame, built: DataFrame) -> bool:
     """Whether a published table has the columns (names and types) this version builds: a refresh
     that keeps or merges into it must not mix two versions' schemas."""
@@ -185,7 +218,9 @@ def build_kpis(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
     }
 
 
-def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -> None:
+def reconcile(
+    spark: SparkSession, root: str, published: dict[str, DataFrame], max_events_per_part: int | None = None
+) -> None:
     """Facts must agree with silver: one fact_orders row per silver order, and revenue equal to the
     silver order lines of the orders that count (not cancelled)."""
     orders = _silver(spark, root, "orders")
@@ -203,7 +238,12 @@ def reconcile(spark: SparkSession, root: str, published: dict[str, DataFrame]) -
     if published["fact_order_items"].count() != row_count(spark, SILVER["order_items"].uri(root)):
         raise GoldReconciliationError("fact_order_items does not have one row per silver order line")
     if "fact_sessions" in published:
-        sessions = _silver(spark, root, "clickstream_events").select("session_id").distinct().count()
+        events_uri = SILVER["clickstream_events"].uri(root)
+        parts = session_parts(row_count(spark, events_uri), max_events_per_part)
+        sessions = sum(  # by parts of whole sessions, as fact_sessions was built: memory stays bounded
+            part.distinct().count()
+            for part in by_session_parts(read_table(spark, events_uri).select("session_id"), parts)
+        )
         if published["fact_sessions"].count() != sessions:
             raise GoldReconciliationError(
                 f"fact_sessions has {published['fact_sessions'].count()} rows for {sessions} clickstream sessions"
@@ -274,10 +314,16 @@ class StagedValidation:
 
 
 def silver_to_gold(
-    spark: SparkSession, cfg: Config, run_id: str, full: bool = False, validate: bool = True
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    full: bool = False,
+    validate: bool = True,
+    guard: Callable[[], None] | None = None,
 ) -> GoldReport:
     """Refresh gold from what changed in silver since the last build (everything when there is no
-    complete previous build, or with `full`); nothing when silver has not changed."""
+    complete previous build, or with `full`); nothing when silver has not changed. `guard` runs before
+    publishing and raises to stop the run (the job's lock, when it has been lost)."""
     started = time.perf_counter()
     report = GoldReport(run_id)
     root = cfg.root
@@ -315,7 +361,7 @@ def silver_to_gold(
         if checks is not None:
             checks.submit(name, df)
 
-    def stage(tables: dict[str, DataFrame]) -> None:
+    def stage(tables: Mapping[str, DataFrame | list[DataFrame]]) -> None:
         for name, df in tables.items():
             add(name, materialize(spark, df, storage.join(staging, name)))
 
@@ -325,9 +371,9 @@ def silver_to_gold(
             scope = refresh.affected(spark, root, previous or {})
             scope.order_ids = materialize(spark, scope.order_ids, storage.join(staging, "_orders"))
             scope.session_ids = materialize(spark, scope.session_ids, storage.join(staging, "_sessions"))
-            facts = build_facts(spark, root, staged, scope)
+            facts = build_facts(spark, root, staged, scope, cfg.gold.max_events_per_part)
             published = {name: read_table(spark, GOLD[name].uri(root)) for name in facts}
-            if stale := [name for name, df in facts.items() if not same_columns(published[name], df)]:
+            if stale := [name for name, df in facts.items() if not same_columns(published[name], first(df))]:
                 log.warning(
                     "%s: published with other columns than this version builds: rebuilding gold in full",
                     ", ".join(stale),
@@ -349,11 +395,11 @@ def silver_to_gold(
             report.unchanged = sorted(unchanged)
             log.info("incremental refresh: recomputed %s", report.refreshed)
         else:
-            stage(build_facts(spark, root, staged))
+            stage(build_facts(spark, root, staged, max_events_per_part=cfg.gold.max_events_per_part))
         stage(build_snapshots(spark, root, staged))
         stage(build_kpis(dict(staged)))
         log.info("%d gold tables built and staged in %.1f s", len(staged), time.perf_counter() - started)
-        reconcile(spark, root, staged)
+        reconcile(spark, root, staged, cfg.gold.max_events_per_part)
         if checks is not None:
             t0 = time.perf_counter()
             checks.wait()
@@ -370,6 +416,8 @@ def silver_to_gold(
         else:
             report.validation = "skipped"
             log.warning("validation skipped (--skip-validation): gold published without its expectations")
+        if guard is not None:
+            guard()
         for name, df in staged.items():
             if name in report.blocked:  # kept for inspection; readers keep the published version
                 quality.keep_rejected(df, root, run_id, "gold", name)
