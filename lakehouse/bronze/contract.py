@@ -243,14 +243,31 @@ def inventory_file(iso_year: int, iso_week: int) -> str:
 
 
 def file_date(path: str) -> dt.date | None:
-    """The business date a bronze file is for: its day, or the Monday of an inventory file's ISO week."""
+    """The business date a bronze file is for: its day, or the Monday of an inventory file's ISO week;
+    None when the name holds no valid date (`date_problem` says why)."""
     if m := re.search(r"(\d{4})-W(\d{2})", path):
-        return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        try:
+            return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        except ValueError:
+            return None
     if m := re.search(r"(\d{4}-\d{2}-\d{2})", path):
         try:
             return dt.date.fromisoformat(m[1])
         except ValueError:
             return None
+    return None
+
+
+def date_problem(path: str) -> str | None:
+    """Why a file name's date is not a date (a week 53 in a year of 52 ISO weeks, a 2026-02-30), or
+    None when it names a valid date or none at all."""
+    if m := re.search(r"(\d{4})-W(\d{2})", path):
+        weeks = dt.date(int(m[1]), 12, 28).isocalendar()[1]
+        if not 1 <= int(m[2]) <= weeks:
+            return f"the file name's week {m[0]} does not exist ({m[1]} has {weeks} ISO weeks)"
+        return None
+    if (m := re.search(r"(\d{4}-\d{2}-\d{2})", path)) and file_date(path) is None:
+        return f"the file name's date {m[1]} does not exist"
     return None
 
 

@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakehouse.bronze.contract import SOURCES, Source, file_date
+from lakehouse.bronze.contract import SOURCES, Source, date_problem, file_date
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -46,6 +47,7 @@ class BronzeFile:
     size: int
     sha256: str | None  # None for a file the ledger has never seen: hashed when it is landed (read once)
     modified: float = 0.0  # epoch seconds
+    problem: str | None = None  # why discovery already knows it cannot be ingested (its name): rejected
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,29 @@ class FileRejected(Exception):
     """This file cannot be read at all; the message is the reason kept in the ledger."""
 
 
+def name_problem(source: Source, rel: str) -> str | None:
+    """Why a file under a source's folder cannot be that source's data, from its name alone: another
+    extension (compared without case: .CSV is a CSV file), or a date in its name that does not exist."""
+    name = rel.rsplit("/", 1)[-1]
+    want = SUFFIX[source.format]
+    if not name.lower().endswith(want):
+        ext = "." + name.rsplit(".", 1)[-1] if "." in name else "no extension"
+        return f"wrong extension ({ext}): {source.name} files are {want}; rename it if it is {source.format}"
+    return date_problem(rel)
+
+
+def _digest(uri: str) -> str | None:
+    try:
+        return hashlib.sha256(storage.read_bytes(uri)).hexdigest()
+    except OSError:  # unreadable now: landing rejects it and says why
+        return None
+
+
 def discover(root: str, seen: dict[str, Seen] | None = None) -> list[BronzeFile]:
-    """The bronze data files that are new or changed since the ledger saw them, in a stable order.
+    """The files under the sources' folders that are new or changed since the ledger saw them, in a
+    stable order. Every file is returned once, readable or not: one that cannot be its source's data
+    (its name says so) carries the `problem`, and landing records it as rejected. Hidden files (.*)
+    are not data, as in Spark.
 
     A file with the size and modification time the ledger recorded is taken as unchanged without
     reading it (the quick check rsync makes); any other is hashed, and taken only if its content differs."""
@@ -84,36 +107,55 @@ def discover(root: str, seen: dict[str, Seen] | None = None) -> list[BronzeFile]
     out = []
     for name, src in SOURCES.items():
         for uri, size, modified in storage.file_infos(storage.join(bronze, src.folder)):
-            if not uri.endswith(SUFFIX[src.format]):
-                continue
             rel = uri[len(bronze) + 1 :] if uri.startswith(bronze) else uri
+            problem = name_problem(src, rel)
             known = seen.get(rel)
             if known is None:  # new: its fingerprint is taken when it is landed, so it is read once
-                out.append(BronzeFile(name, rel, uri, size, None, modified))
+                out.append(BronzeFile(name, rel, uri, size, None, modified, problem))
                 continue
             if known.size == size and abs(known.modified - modified) < 1e-3:
                 continue
-            digest = hashlib.sha256(storage.read_bytes(uri)).hexdigest()
-            if known.sha256 == digest:
+            digest = _digest(uri)
+            if digest is not None and known.sha256 == digest:
                 continue
-            out.append(BronzeFile(name, rel, uri, size, digest, modified))
+            out.append(BronzeFile(name, rel, uri, size, digest, modified, problem))
     return out
 
 
+# What landing finds wrong with one record (the record's only reason in quarantine); the file lands.
+DEFECTS = {
+    "malformed_row": "a CSV record with another number of fields than its header",
+    "malformed_json": "a clickstream line that is not a JSON object",
+    "bad_encoding": "bytes that are not UTF-8 text (the raw text shows them as U+FFFD)",
+    "formula_without_value": "a workbook formula cell saved without its computed value",
+}
+RAW_LIMIT = 64 * 1024  # characters of a record's raw text kept in quarantine; longer ones are cut
+MAX_RECORD_LINES = 1_000  # lines a quoted CSV field may span
+
+
 def raw_schema(source: Source) -> pa.Schema:
-    """Staging columns: address and raw text, then the contract's columns as text (CSV and XLSX)."""
+    """Staging columns: address, raw text and defect, then the contract's columns as text (CSV, XLSX)."""
     fields = [
         ("_file", pa.string()),
         ("_sheet", pa.string()),
         ("_row", pa.int32()),
         ("_raw", pa.string()),
-        ("_shape_ok", pa.bool_()),
+        ("_defect", pa.string()),  # a DEFECTS code, or null
     ]
     if source.format == "jsonl":
         fields.append(("_file_date", pa.date32()))  # the date in the path, which events are judged by
     else:
         fields += [(c.name, pa.string()) for c in (*source.columns, *source.optional_columns)]
     return pa.schema(fields)
+
+
+def capped(raw: str) -> str:
+    """A raw record as quarantine keeps it: whole up to RAW_LIMIT characters, else its start, its
+    length and the SHA-256 of the whole (a 50 MB garbage line must not become a 50 MB row)."""
+    if len(raw) <= RAW_LIMIT:
+        return raw
+    digest = hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()
+    return f"{raw[:RAW_LIMIT]}... [cut: {len(raw):,} characters in all, sha256 {digest}]"
 
 
 def _sniff(data: bytes) -> None:
@@ -123,60 +165,125 @@ def _sniff(data: bytes) -> None:
         raise FileRejected("binary content (NUL bytes): not a text file")
 
 
-def _text(data: bytes) -> str:
-    _sniff(data)
+def decoded_lines(data: bytes) -> tuple[list[str], list[bool]]:
+    """The text's lines (a UTF-8 byte order mark dropped) and, per line, whether it was not UTF-8 (then
+    decoded with U+FFFD for the bytes that are not): one bad line does not cost the file."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(f"not UTF-8 text (byte {exc.start})") from None
+        lines = data.decode("utf-8").split("\n")
+        bad = [False] * len(lines)
+    except UnicodeDecodeError:
+        raw = data.split(b"\n")
+        lines, bad = [], []
+        for b in raw:
+            try:
+                lines.append(b.decode("utf-8"))
+                bad.append(False)
+            except UnicodeDecodeError:
+                lines.append(b.decode("utf-8", "replace"))
+                bad.append(True)
+    return [line.removesuffix("\r") for line in lines], bad
 
 
-def _check_header(source: Source, header: list[str], where: str) -> list[str]:
-    required = list(source.column_names)
-    optional = [c.name for c in source.optional_columns]
-    extra = header[len(required) :]
-    if header[: len(required)] != required or any(c not in optional for c in extra):
-        raise FileRejected(
-            f"unexpected header{where}: expected {required} (optionally then {optional}), got {header}"
-        )
-    return header
+def header_columns(source: Source, header: list[str], where: str) -> list[str | None]:
+    """The contract column each header field holds, matched by name without case or surrounding
+    space, in any order (None for a field the contract does not know). A header naming fewer than half
+    of the contract's required columns is not this source's: the file (or sheet) is rejected."""
+    known = {c.name.lower(): c.name for c in (*source.columns, *source.optional_columns)}
+    names = [known.get(h.strip().lstrip("\ufeff").lower()) for h in header]
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice:
+        raise FileRejected(f"header{where} names {', '.join(twice)} more than once: {header}")
+    required = source.column_names
+    if sum(n in names for n in required) * 2 < len(required):
+        raise FileRejected(f"unexpected header{where}: expected the columns {list(required)}, got {header}")
+    return names
 
 
-def land_csv(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
-    lines = _text(data).splitlines()
-    header = _check_header(source, next(csv.reader([lines[0]])), "")
-    names = [c.name for c in (*source.columns, *source.optional_columns)]
-    columns: dict[str, list[str | None]] = {n: [] for n in names}
-    rows, raws, shape = [], [], []
-    for i, line in enumerate(lines[1:], start=1):
+def header_notes(source: Source, header: list[str], names: list[str | None], where: str) -> list[str]:
+    """What the ledger says of a header that lands but is not the contract's."""
+    notes = []
+    if missing := [c for c in source.column_names if c not in names]:
+        notes.append(f"header{where} lacks {', '.join(missing)}: its rows are quarantined as missing them")
+    if unknown := [h for h, n in zip(header, names, strict=True) if n is None]:
+        notes.append(f"header{where} has unknown column(s) {', '.join(unknown)}: kept in the raw text only")
+    return notes
+
+
+def _fields(text: str) -> list[str]:
+    """A CSV record's fields; none for one the csv module refuses (a field over its size limit)."""
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return []
+
+
+def csv_records(lines: list[str], width: int) -> Iterator[tuple[int, int, list[str]]]:
+    """(first line, last line, fields) of each record after the header; blank lines are skipped. A
+    quoted field may span lines; a stray quote that never closes into a record of the header's width
+    leaves its line a record of its own."""
+    i = 1
+    while i < len(lines):
+        line = lines[i]
         if not line.strip():
+            i += 1
             continue
-        fields = next(csv.reader([line]), [])
-        ok = len(fields) == len(header)
-        values = dict(zip(header, fields, strict=False)) if ok else {}
-        for n in names:
+        j, fields = i, _fields(line)
+        if line.count('"') % 2:  # an open quoted field: try the next lines
+            text, k = line, i
+            while k + 1 < len(lines) and k - i < MAX_RECORD_LINES:
+                k += 1
+                text += "\n" + lines[k]
+                if text.count('"') % 2 == 0:
+                    joined = _fields(text)
+                    if len(joined) == width:
+                        j, fields = k, joined
+                    break
+        yield i, j, fields
+        i = j + 1
+
+
+def land_csv(source: Source, f: BronzeFile, data: bytes) -> tuple[pa.Table, list[str]]:
+    """A CSV file's records with their header matched by name, and what the ledger should note."""
+    _sniff(data)
+    lines, bad = decoded_lines(data)
+    header = next(csv.reader([lines[0]]), [])
+    names = header_columns(source, header, "")
+    notes = header_notes(source, header, names, "")
+    contract = [c.name for c in (*source.columns, *source.optional_columns)]
+    columns: dict[str, list[str | None]] = {n: [] for n in contract}
+    rows, raws, defects = [], [], []
+    for first, last, fields in csv_records(lines, len(header)):
+        undecodable = any(bad[first : last + 1])
+        ok = len(fields) == len(header) and not undecodable
+        values = {n: v for n, v in zip(names, fields, strict=False) if n} if ok else {}
+        for n in contract:
             columns[n].append(values.get(n))
-        rows.append(i)
-        raws.append(line)
-        shape.append(ok)
+        rows.append(first)
+        raws.append(capped("\n".join(lines[first : last + 1])))
+        defects.append(None if ok else "bad_encoding" if undecodable else "malformed_row")
     n = len(rows)
-    return pa.table(
+    table = pa.table(
         {
             "_file": [f.path] * n,
             "_sheet": pa.nulls(n, pa.string()),
             "_row": pa.array(rows, pa.int32()),
             "_raw": raws,
-            "_shape_ok": shape,
+            "_defect": pa.array(defects, pa.string()),
             **columns,
         },
         schema=raw_schema(source),
     )
+    if undecodable := sum(d == "bad_encoding" for d in defects):
+        notes.append(f"{undecodable} record(s) not UTF-8: quarantined as bad_encoding")
+    return table, notes
 
 
 def land_jsonl(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
-    """One record per line holding more than whitespace (line numbers count every line); invalid UTF-8
-    inside a line is replaced (the line is then quarantined as malformed), not fatal to the file. Split
-    and filtered by Arrow, without a Python object per line."""
+    """One record per line holding more than whitespace (line numbers count every line); a line that is
+    not UTF-8 is quarantined as bad_encoding, not fatal to the file. Split and filtered by Arrow,
+    without a Python object per line."""
     _sniff(data)
     lines = pc.split_pattern(pa.array([data], pa.binary()), "\n")[0].values
     keep = pc.match_substring_regex(lines, r"[^ \t\r\x0b\x0c]")  # what bytes.strip() would not remove
@@ -184,16 +291,26 @@ def land_jsonl(source: Source, f: BronzeFile, data: bytes) -> pa.Table:
     kept = lines.filter(keep)
     try:
         raws = kept.cast(pa.string())
+        defects = pa.nulls(len(raws), pa.string())
     except pa.ArrowInvalid:
-        raws = pa.array([p.decode("utf-8", errors="replace") for p in kept.to_pylist()], pa.string())
+        texts, codes = [], []
+        for p in kept.to_pylist():
+            try:
+                texts.append(p.decode("utf-8"))
+                codes.append(None)
+            except UnicodeDecodeError:
+                texts.append(p.decode("utf-8", errors="replace"))
+                codes.append("bad_encoding")
+        raws, defects = pa.array(texts, pa.string()), pa.array(codes, pa.string())
+    if pc.any(pc.greater(pc.utf8_length(raws), RAW_LIMIT)).as_py():
+        raws = pa.array([capped(t) for t in raws.to_pylist()], pa.string())
     n = len(raws)
     day = file_date(f.path)
     # Once per file here: from the path, per row, it cost the engine more than the rest of the event window.
     days = pa.array(np.full(n, day, dtype="datetime64[D]")) if day else pa.nulls(n, pa.date32())
     return pa.table(
         {"_file": pa.array([f.path] * n, pa.string()), "_sheet": pa.nulls(n, pa.string()),
-         "_row": pa.array(row, pa.int32()), "_raw": raws, "_shape_ok": pa.array(np.ones(n, dtype=bool)),
-         "_file_date": days},
+         "_row": pa.array(row, pa.int32()), "_raw": raws, "_defect": defects, "_file_date": days},
         schema=raw_schema(source),
     )  # fmt: skip
 
@@ -208,46 +325,70 @@ def _cell_text(v: object) -> str | None:
     return str(v)
 
 
+def _has_formulas(data: bytes) -> bool:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+        return any(b"<f>" in (x := z.read(n)) or b"<f " in x for n in sheets)
+
+
 def land_xlsx(
     source: Source, f: BronzeFile, data: bytes, expected_sheets: Iterable[str] = ()
 ) -> tuple[pa.Table, list[str]]:
+    """A workbook's records, sheet by sheet, each sheet's header matched by name as in CSV. A sheet
+    whose header is not this source's (a notes sheet) is left out with a note; the file is rejected
+    when no sheet is. A formula cell saved without its value is quarantined as such."""
     import openpyxl
 
     if not data:
         raise FileRejected("empty file")
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # Formulas are read (a second pass) only from a workbook that has any.
+        formulas = _has_formulas(data) and openpyxl.load_workbook(io.BytesIO(data), read_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         raise FileRejected(f"not an XLSX workbook ({type(exc).__name__}: {exc})") from None
-    names = [c.name for c in (*source.columns, *source.optional_columns)]
-    cols: dict[str, list[str | None]] = {n: [] for n in names}
-    sheets, rows, raws = [], [], []
-    warnings = []
+    contract = [c.name for c in (*source.columns, *source.optional_columns)]
+    cols: dict[str, list[str | None]] = {n: [] for n in contract}
+    sheets, rows, raws, defects = [], [], [], []
+    notes = []
     good_sheets = 0
-    for ws in wb.worksheets:
+    for number, ws in enumerate(wb.worksheets):
         it = ws.iter_rows(values_only=True)
+        it_formulas = formulas.worksheets[number].iter_rows(values_only=True) if formulas else repeat(())
         header = [str(h) if h is not None else "" for h in next(it, ())]
+        next(it_formulas, None)
+        where = f" in sheet {ws.title}"
         try:
-            _check_header(source, header, f" in sheet {ws.title}")
+            names = header_columns(source, header, where)
         except FileRejected as exc:
-            warnings.append(str(exc))
+            notes.append(f"{exc}: sheet left out")
             continue
+        notes += header_notes(source, header, names, where)
         good_sheets += 1
-        for i, row in enumerate(it, start=1):
+        for i, (row, written) in enumerate(zip(it, it_formulas, strict=False), start=1):
             if all(v is None for v in row):
                 continue
             texts = [_cell_text(v) for v in row]
-            values = dict(zip(header, texts, strict=False))
-            for n in names:
-                cols[n].append(values.get(n))
+            unresolved = any(
+                v is None and isinstance(w, str) and w.startswith("=")
+                for v, w in zip(row, written, strict=False)
+            )
+            values = {n: t for n, t in zip(names, texts, strict=False) if n}
+            for n in contract:
+                cols[n].append(None if unresolved else values.get(n))
             sheets.append(ws.title)
             rows.append(i)
-            raws.append(",".join("" if t is None else t for t in texts))
+            raw = [("" if t is None else t) if not (w and str(w).startswith("=") and t is None) else str(w)
+                   for t, w in zip(texts, written, strict=False)]  # fmt: skip
+            raws.append(capped(",".join(raw)))
+            defects.append("formula_without_value" if unresolved else None)
     missing = [s for s in expected_sheets if s not in wb.sheetnames]
     if missing:
-        warnings.append(f"missing sheet(s): {', '.join(missing)}")
+        notes.append(f"missing sheet(s): {', '.join(missing)}")
     if not good_sheets:
-        raise FileRejected("; ".join(warnings) or "no sheets")
+        raise FileRejected("; ".join(notes) or "no sheets")
+    if unresolved := sum(d is not None for d in defects):
+        notes.append(f"{unresolved} row(s) with formulas saved without values: quarantined")
     n = len(rows)
     table = pa.table(
         {
@@ -255,12 +396,12 @@ def land_xlsx(
             "_sheet": sheets,
             "_row": pa.array(rows, pa.int32()),
             "_raw": raws,
-            "_shape_ok": [True] * n,
+            "_defect": pa.array(defects, pa.string()),
             **cols,
         },
         schema=raw_schema(source),
     )
-    return table, warnings
+    return table, notes
 
 
 def land(f: BronzeFile, expected_sheets: Iterable[str] = ()) -> tuple[pa.Table | None, LandedFile]:
@@ -268,10 +409,15 @@ def land(f: BronzeFile, expected_sheets: Iterable[str] = ()) -> tuple[pa.Table |
     source = SOURCES[f.source]
     result = LandedFile(f)
     try:
-        data = storage.read_bytes(f.uri)
+        if f.problem:
+            raise FileRejected(f.problem)
+        try:
+            data = storage.read_bytes(f.uri)
+        except OSError as exc:
+            raise FileRejected(f"cannot be read: {exc.strerror or exc}") from None
         result.sha256 = result.sha256 or hashlib.sha256(data).hexdigest()
         if source.format == "csv":
-            table = land_csv(source, f, data)
+            table, result.warnings = land_csv(source, f, data)
         elif source.format == "jsonl":
             table = land_jsonl(source, f, data)
         else:

@@ -94,7 +94,10 @@ def append_bytes(uri: str, data: bytes) -> None:
 
 def read_bytes(uri: str) -> bytes:
     if is_local(uri):
-        return local_path(uri).read_bytes()
+        path = local_path(uri)
+        if path.is_symlink() and not path.exists():
+            raise FileNotFoundError(f"broken symbolic link to {os.readlink(path)}")
+        return path.read_bytes()
     fs, path = _remote(uri)
     with fs.open_input_stream(path) as fh:
         return fh.read()
@@ -108,7 +111,8 @@ def exists(uri: str) -> bool:
 
 
 def file_infos(uri: str) -> list[tuple[str, int, float]]:
-    """(uri, size, modification time as epoch seconds) of every file below a directory, sorted."""
+    """(uri, size, modification time as epoch seconds) of every file below a directory, sorted; hidden
+    files (named .*) left out, broken symbolic links kept (with the link's own size and time)."""
     if is_local(uri):
         base = local_path(uri)
         if not base.exists():
@@ -116,9 +120,15 @@ def file_infos(uri: str) -> list[tuple[str, int, float]]:
         prefix = "file://" if uri.startswith("file://") else ""
         out = []
         for p in base.rglob("*"):
-            if p.is_file() and not p.name.startswith("."):
+            if p.name.startswith("."):
+                continue
+            if p.is_file():
                 st = p.stat()
-                out.append((prefix + str(p), st.st_size, st.st_mtime))
+            elif p.is_symlink():  # a broken link: listed, so its reader can say it is broken
+                st = p.lstat()
+            else:
+                continue
+            out.append((prefix + str(p), st.st_size, st.st_mtime))
         return sorted(out)
     fs, path = _remote(uri)
     scheme = uri.split("://", 1)[0]

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -171,10 +172,16 @@ def landing_mode(cfg: Config) -> str:
 
 
 def bronze_to_silver(
-    spark: SparkSession, cfg: Config, run_id: str, progress=None, validate: bool = True
-) -> RunReport:  # type: ignore[no-untyped-def]
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    progress=None,  # type: ignore[no-untyped-def]
+    validate: bool = True,
+    guard: Callable[[], None] | None = None,
+) -> RunReport:
     """Take every new or changed bronze file into silver, in batches bounded by files and bytes, each
-    committed with its ledger rows (a run killed between batches keeps what it finished)."""
+    committed with its ledger rows (a run killed between batches keeps what it finished). `guard` runs
+    before each batch and raises to stop the run (the job's lock, when it has been lost)."""
     root = cfg.root
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -215,6 +222,8 @@ def bronze_to_silver(
                     "batch %d of %d: %d files, %s, %s to %s", number, len(batches), len(files),
                     _size(sum(f.size for f in files)), *_day_range(files),
                 )  # fmt: skip
+            if guard is not None:
+                guard()
             staging = storage.join(root, "_staging", "bronze_to_silver", run_id, f"batch-{number:04d}")
             try:
                 reports = _ingest_batch(
@@ -360,9 +369,7 @@ def _ingest_source(
 
     raw = landing.records(spark)
     if contract.format == "jsonl":
-        typed = event_columns(
-            event_time_window(typed_records(parse_events(raw), contract, malformed="malformed_json"))
-        )
+        typed = event_columns(event_time_window(typed_records(parse_events(raw), contract)))
     else:
         typed = typed_records(raw, contract)
     typed = with_usable(typed).withColumns(

@@ -3,7 +3,8 @@ contract (lakehouse/bronze/contract.py), each testable on a handful of rows.
 
 A typed record carries `_reasons` (why it is unusable: it goes to quarantine when non-empty) and
 `_repairs` (what was fixed on the way: whitespace, case, date formats, unusable optional values).
-Reason codes: missing:<col>, invalid:<col>, out_of_range:<col>, malformed_json, malformed_row.
+Reason codes: missing:<col>, invalid:<col>, out_of_range:<col>, and the defects landing finds
+(lakehouse.bronze.landing.DEFECTS): malformed_json, malformed_row, bad_encoding, bad_sheet_header, ...
 """
 
 from __future__ import annotations
@@ -94,15 +95,16 @@ def _written_form(value: Column, kind: str, original: Column) -> Column:
     return value  # enum (canonical case), email (lower case), string (trimmed)
 
 
-def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_row") -> DataFrame:
+def typed_records(raw: DataFrame, source: Source) -> DataFrame:
     """Contract columns typed, plus _reasons and _repairs; address columns pass through. A record
-    whose shape is broken (wrong field count, unparseable JSON) gets only the `malformed` reason.
+    landing found broken (`_defect`: wrong field count, unparseable JSON, undecodable text, a sheet
+    without the contract's columns) gets only that reason.
 
     Two steps: each text is stripped and parsed once into a column, then judged from those columns
     (a parsed value referenced five times in one expression would be parsed five times)."""
     cols = [c for c in (*source.columns, *source.optional_columns) if c.name in raw.columns]
     passthrough = [
-        n for n in ("_file", "_sheet", "_row", "_raw", "_shape_ok", "_file_date") if n in raw.columns
+        n for n in ("_file", "_sheet", "_row", "_raw", "_defect", "_file_date") if n in raw.columns
     ]
     parsed = []
     for c in cols:
@@ -150,10 +152,10 @@ def typed_records(raw: DataFrame, source: Source, malformed: str = "malformed_ro
             F.when(out_of_range | unwanted, None).otherwise(value).cast(SPARK_TYPES[c.kind]).alias(c.name)
         )
     return step.select(
-        *[n for n in passthrough if n != "_shape_ok"],
+        *[n for n in passthrough if n != "_defect"],
         *out,
-        F.when(F.col("_shape_ok"), labels_where(reasons))
-        .otherwise(F.array(F.lit(malformed)))
+        F.when(F.col("_defect").isNull(), labels_where(reasons))
+        .otherwise(F.array(F.col("_defect")))
         .alias("_reasons"),
         labels_where(repairs).alias("_repairs"),
     )
@@ -172,7 +174,7 @@ def labels_where(flags: list[tuple[Column, str]]) -> Column:
 
 def parse_events(raw: DataFrame) -> DataFrame:
     """JSON lines to one text column per contract field (numbers kept as their text), `properties`
-    as its JSON text, and malformed lines flagged through `_shape_ok`."""
+    as its JSON text, and malformed lines flagged through `_defect`."""
     fields = ", ".join(f"`{c.name}` STRING" for c in CLICKSTREAM.columns)
     parsed = raw.withColumn("_j", F.from_json("_raw", fields))
     names = [c.name for c in CLICKSTREAM.columns]
@@ -180,7 +182,9 @@ def parse_events(raw: DataFrame) -> DataFrame:
     all_null = reduce(lambda a, b: a & b, [F.col(f"_j.{n}").isNull() for n in names])
     return parsed.select(
         "_file", "_sheet", "_row", "_raw", "_file_date",
-        (F.col("_shape_ok") & ~all_null).alias("_shape_ok"),
+        F.when(F.col("_defect").isNull() & all_null, F.lit("malformed_json"))
+        .otherwise(F.col("_defect"))
+        .alias("_defect"),
         *[F.col(f"_j.{n}").alias(n) for n in names],
     )  # fmt: skip
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.bronze.contract import CLICKSTREAM, ORDER_ITEMS
+from lakehouse.bronze.contract import CLICKSTREAM, ORDER_ITEMS, SOURCES
 from lakehouse.bronze.landing import (
+    RAW_LIMIT,
     BronzeFile,
     FileRejected,
     balanced_parts,
@@ -34,11 +35,12 @@ def _file(tmp_path: Path, name: str, data: bytes, source: str) -> BronzeFile:
 
 def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
     data = b"order_item_id,order_id,product_id,quantity,item_price\n1,100001,3,1,9.99\n\n2,100001,4,1\n"
-    t = land_csv(ORDER_ITEMS, _file(tmp_path, "i.csv", data, "order_items"), data).to_pylist()
-    assert [(r["_row"], r["_shape_ok"], r["_raw"]) for r in t] == [
-        (1, True, "1,100001,3,1,9.99"),
-        (3, False, "2,100001,4,1"),
+    table, notes = land_csv(ORDER_ITEMS, _file(tmp_path, "i.csv", data, "order_items"), data)
+    assert [(r["_row"], r["_defect"], r["_raw"]) for r in table.to_pylist()] == [
+        (1, None, "1,100001,3,1,9.99"),
+        (3, "malformed_row", "2,100001,4,1"),
     ]
+    assert notes == []
 
 
 @pytest.mark.parametrize(
@@ -47,8 +49,9 @@ def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
         (b"", "empty file"),
         (b"\n\n", "empty file"),
         (b"\x00\x01binary", "binary content"),
-        (b"\xff\xfe bad utf8\n", "not UTF-8"),
-        (b"id,order_item_id,order_id,product_id,quantity,item_price\n", "unexpected header"),
+        (b"\xff\xfe bad utf8\n", "unexpected header"),
+        (b"order_item_id,order_id,order_id,quantity,item_price\n", "header names order_id more than once"),
+        (b"customer_id,first_name,last_name,email\n1,a,b,c\n", "unexpected header"),
     ],
 )
 def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reason: str) -> None:
@@ -56,11 +59,98 @@ def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reaso
     assert table is None and result.status == "rejected" and result.reason.startswith(reason)
 
 
+ITEMS_HEADER = "order_item_id,order_id,product_id,quantity,item_price"
+
+
+def _csv(tmp_path: Path, data: bytes, source: str = "order_items") -> tuple[list[dict], list[str]]:
+    table, notes = land_csv(SOURCES[source], _file(tmp_path, f"{source}.csv", data, source), data)
+    return table.to_pylist(), notes
+
+
+def test_csv_headers_are_matched_by_name_in_any_order_and_case(tmp_path: Path) -> None:
+    data = "\ufeffQuantity, order_item_id,product_id,ORDER_ID,item_price,gift_note\n2,1,3,100001,9.99,hi\n"
+    rows, notes = _csv(tmp_path, data.encode())
+    assert [
+        (r["order_item_id"], r["order_id"], r["product_id"], r["quantity"], r["item_price"]) for r in rows
+    ] == [("1", "100001", "3", "2", "9.99")]
+    assert rows[0]["_defect"] is None and rows[0]["_raw"] == "2,1,3,100001,9.99,hi"
+    assert notes == ["header has unknown column(s) gift_note: kept in the raw text only"]
+
+
+def test_a_csv_header_without_a_column_lands_its_rows_without_it(tmp_path: Path) -> None:
+    rows, notes = _csv(tmp_path, b"order_item_id,order_id,product_id,quantity\n1,100001,3,2\n")
+    assert [(r["order_item_id"], r["item_price"], r["_defect"]) for r in rows] == [("1", None, None)]
+    assert notes == ["header lacks item_price: its rows are quarantined as missing them"]
+
+
+def test_a_quoted_field_may_span_lines_and_a_stray_quote_stays_on_its_line(tmp_path: Path) -> None:
+    header = "product_id,name,category,price,launch_date,updated_at"
+    data = (
+        f'{header}\n1,"Desk lamp\nwith dimmer",Home & Garden,20.00,2025-01-01,2025-01-01T00:00:00Z\n'
+        '2,Lamp 12" shade,Home & Garden,9.00,2025-01-01,2025-01-01T00:00:00Z\n'
+        "3,Mug,Home & Garden,5.00,2025-01-01,2025-01-01T00:00:00Z\n"
+    )
+    rows, _ = _csv(tmp_path, data.encode(), "products")
+    assert [(r["_row"], r["product_id"], r["name"], r["_defect"]) for r in rows] == [
+        (1, "1", "Desk lamp\nwith dimmer", None),
+        (3, "2", 'Lamp 12" shade', None),
+        (4, "3", "Mug", None),
+    ]
+    assert rows[0]["_raw"] == '1,"Desk lamp\nwith dimmer",Home & Garden,20.00,2025-01-01,2025-01-01T00:00:00Z'
+
+
+def test_only_the_rows_that_are_not_utf8_are_lost_to_quarantine(tmp_path: Path) -> None:
+    data = f"{ITEMS_HEADER}\n1,100001,3,1,9.99\n2,100001,4,1,9.99 \xe9t\xe9\n3,100001,5,1,1.00\n".encode(
+        "latin-1"
+    )
+    rows, notes = _csv(tmp_path, data)
+    assert [(r["_row"], r["_defect"]) for r in rows] == [(1, None), (2, "bad_encoding"), (3, None)]
+    assert rows[1]["_raw"] == "2,100001,4,1,9.99 \ufffdt\ufffd" and rows[1]["quantity"] is None
+    assert notes == ["1 record(s) not UTF-8: quarantined as bad_encoding"]
+
+
+def test_a_huge_raw_record_is_cut_with_its_length_and_hash(tmp_path: Path) -> None:
+    garbage = "x" * 200_000
+    rows, _ = _csv(tmp_path, f"{ITEMS_HEADER}\n{garbage}\n".encode())
+    raw = rows[0]["_raw"]
+    assert rows[0]["_defect"] == "malformed_row" and len(raw) < RAW_LIMIT + 200
+    assert raw.startswith("x" * RAW_LIMIT) and "200,000 characters" in raw
+    assert hashlib.sha256(garbage.encode()).hexdigest() in raw
+
+
+def test_workbook_sheets_are_matched_by_name_and_unusable_rows_quarantined(tmp_path: Path) -> None:
+    cols = list(SOURCES["inventory"].column_names)
+    good = ["2026-01-05", "WH-01", "7", "10", "1", "5", "2.50"]
+    misspelled = [c.replace("on_hand", "on_hnad") for c in cols]
+    path = tmp_path / "inventory" / "inventory_2026-W02.xlsx"
+    path.parent.mkdir(parents=True)
+    data = _workbook(path, {
+        "WH-01": [cols, good, [*good[:6], "=B2*2"]],
+        "WH-02": [misspelled, [*good[:1], "WH-02", *good[2:]]],
+        "Notes": [["comment"], ["exported by hand"]],
+    })  # fmt: skip
+    table, result = land(
+        BronzeFile("inventory", "inventory/inventory_2026-W02.xlsx", str(path), len(data), None)
+    )
+    assert result.status == "ingested" and table is not None
+    rows = table.to_pylist()
+    assert [(r["_sheet"], r["_row"], r["on_hand"], r["_defect"]) for r in rows] == [
+        ("WH-01", 1, "10", None),
+        ("WH-01", 2, None, "formula_without_value"),
+        ("WH-02", 1, None, None),  # no on_hand: quarantined as missing it
+    ]
+    assert rows[1]["_raw"].endswith(",=B2*2")
+    assert "header in sheet WH-02 lacks on_hand" in result.reason
+    assert "header in sheet WH-02 has unknown column(s) on_hnad" in result.reason
+    assert "unexpected header in sheet Notes" in result.reason and "sheet left out" in result.reason
+
+
 def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> None:
     data = b'{"a":1}\n\n{"b":\xff}\n \t\r\n{"c":3}\r\n\x0b\n{"d": "\xc3\xa9"}'
     t = land_jsonl(CLICKSTREAM, _file(tmp_path, "e.jsonl", data, "clickstream"), data).to_pylist()
-    assert [(r["_row"], r["_raw"]) for r in t] == [
-        (1, '{"a":1}'), (3, '{"b":\ufffd}'), (5, '{"c":3}\r'), (7, '{"d": "\u00e9"}'),
+    assert [(r["_row"], r["_raw"], r["_defect"]) for r in t] == [
+        (1, '{"a":1}', None), (3, '{"b":\ufffd}', "bad_encoding"), (5, '{"c":3}\r', None),
+        (7, '{"d": "\u00e9"}', None),
     ]  # fmt: skip
     lines = data.split(b"\n")  # what the line numbers mean: every line counts, blank ones are skipped
     assert [r["_row"] for r in t] == [i for i, line in enumerate(lines, start=1) if line.strip()]

@@ -21,14 +21,14 @@ from lakehouse.silver.ingest import (
 from lakehouse.silver.transforms import event_columns, event_time_window, parse_events, typed_records
 from lakehouse.tables import SILVER
 
-ADDR = ["_file", "_sheet", "_row", "_raw", "_shape_ok"]
+ADDR = ["_file", "_sheet", "_row", "_raw", "_defect"]
 
 
 def raw_frame(spark, source, rows):  # type: ignore[no-untyped-def]
     names = [*ADDR, *[c.name for c in (*source.columns, *source.optional_columns)]]
-    types = {"_row": "int", "_shape_ok": "boolean"}
+    types = {"_row": "int"}
     schema = ", ".join(f"`{n}` {types.get(n, 'string')}" for n in names)
-    full = [(f"{source.folder}/f.csv", None, i + 1, "raw", True, *r) for i, r in enumerate(rows)]
+    full = [(f"{source.folder}/f.csv", None, i + 1, "raw", None, *r) for i, r in enumerate(rows)]
     return spark.createDataFrame(full, schema)
 
 
@@ -120,7 +120,7 @@ def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-de
         (None,) * 5,
     ]
     df = raw_frame(spark, ORDER_ITEMS, rows)
-    df = df.withColumn("_shape_ok", df["_row"] != 4)
+    df = df.withColumn("_defect", F.when(df["_row"] == 4, F.lit("malformed_row")))
     got = {
         r["_row"]: (r["_reasons"], r["quantity"], r["item_price"])
         for r in typed_records(df, ORDER_ITEMS).collect()
@@ -132,12 +132,12 @@ def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-de
 
 
 def _events(spark, lines, file="clickstream/date=2026-01-02/hour=01/e.jsonl"):  # type: ignore[no-untyped-def]
-    rows = [(file, None, i + 1, line, True, file_date(file)) for i, line in enumerate(lines)]
+    rows = [(file, None, i + 1, line, None, file_date(file)) for i, line in enumerate(lines)]
     raw = spark.createDataFrame(
-        rows, "_file string, _sheet string, _row int, _raw string, _shape_ok boolean, _file_date date"
+        rows, "_file string, _sheet string, _row int, _raw string, _defect string, _file_date date"
     )
     return event_columns(
-        event_time_window(typed_records(parse_events(raw), CLICKSTREAM, malformed="malformed_json"))
+        event_time_window(typed_records(parse_events(raw), CLICKSTREAM))
     )
 
 
