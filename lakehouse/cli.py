@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="emergencies only: publish without running the expectation suites (recorded in the run log)",
     )
+    r.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run of a step holds the lake, wait up to this long for it (default 0: exit at "
+        "once with code 75)",
+    )
 
     v = sub.add_parser(
         "validate", help="run the expectation suites on the published silver and gold tables and summarise"
@@ -223,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if getattr(args, flag)
         for a in (f"--{flag}", getattr(args, flag))
     ]
-    passed += ["--log-level", args.log_level]
+    passed += ["--log-level", args.log_level, "--wait", str(args.wait)]
     if args.skip_validation:
         passed.append("--skip-validation")
     gold_args = [*passed, "--full"] if args.full else passed

@@ -12,9 +12,11 @@ from rich.table import Table
 
 from lakehouse.core.config import ConfigError, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
+from lakehouse.core.lease import JobLock, LockHeld
 from lakehouse.core.log import new_run_id, one_line, setup_logging
 
 console = Console(width=None if sys.stdout.isatty() else 140)
+EXIT_LOCKED = 75  # another run of the job holds the lake (EX_TEMPFAIL: try again later)
 
 
 def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -25,6 +27,14 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run of this job holds the lake, wait up to this long for it (default 0: exit "
+        f"at once with code {EXIT_LOCKED})",
+    )
     p.add_argument(
         "--skip-validation",
         action="store_true",
@@ -47,8 +57,12 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
     log = setup_logging(run_id, args.log_level)
     try:
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
-        log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
-        return step(get_spark(cfg, name), cfg, run_id, log, args)
+        with JobLock(cfg.root, name, run_id, wait=args.wait) as lock:
+            log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
+            return step(get_spark(cfg, name), cfg, run_id, log, args, lock.check)
+    except LockHeld as exc:
+        print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except (ConfigError, EngineError, SuiteError) as exc:
         print(f"{name} [{run_id}]: {exc}", file=sys.stderr)
         return 2
@@ -64,7 +78,7 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
         return 1
 
 
-def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
+def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.silver.ingest import bronze_to_silver
 
     report = bronze_to_silver(
@@ -73,6 +87,7 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignor
         run_id,
         progress=lambda s, n: log.info("%s: %d new file(s)", s, n),
         validate=not args.skip_validation,
+        guard=guard,
     )
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
@@ -110,10 +125,12 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args) -> int:  # type: ignor
     return _validation_outcome(name="bronze_to_silver", run_id=run_id, report=report)
 
 
-def _silver_to_gold_step(spark, cfg, run_id, log, args) -> int:  # type: ignore[no-untyped-def]
+def _silver_to_gold_step(spark, cfg, run_id, log, args, guard) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.gold.build import silver_to_gold
 
-    report = silver_to_gold(spark, cfg, run_id, full=args.full, validate=not args.skip_validation)
+    report = silver_to_gold(
+        spark, cfg, run_id, full=args.full, validate=not args.skip_validation, guard=guard
+    )
     if report.nothing_new:
         console.print(
             f"[{run_id}] Silver has not changed since the last gold build: no gold table changed (--full rebuilds)."

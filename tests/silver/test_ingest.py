@@ -311,6 +311,35 @@ def test_a_killed_run_rerun_gives_the_same_tables(tmp_path: Path, spark: object)
         )
 
 
+def test_runs_started_together_leave_exactly_the_tables_one_run_leaves(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path / "ref"), _settings_tiny(), days=3)  # type: ignore[arg-type]
+    shutil.copytree(tmp_path / "ref" / "bronze", tmp_path / "together" / "bronze")
+    bronze_to_silver(spark, cfg_for(tmp_path / "ref"), "ref")  # type: ignore[arg-type]
+
+    # A cron overlap and a retried task: two runs that exit at once if the lake is taken, one that waits.
+    root = str(tmp_path / "together")
+    cmd = [sys.executable, "jobs/bronze_to_silver.py", "--root", root, "--log-level", "ERROR"]
+    jobs = [
+        subprocess.Popen(c, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in (cmd, cmd, [*cmd, "--wait", "600"])
+    ]
+    done = [(job.wait(600), *job.communicate()) for job in jobs]
+    codes = [code for code, _, _ in done]
+    assert codes[2] == 0 and set(codes) <= {0, 75} and codes.count(75) >= 1, done
+    for code, _, err in done:
+        if code == 75:  # one line, naming the run that holds the lake
+            assert err.count("\n") == 1 and "bronze_to_silver is already running on this lake: run " in err, (
+                err
+            )
+    compared = [n for n in [*SILVER, "quarantine"] if (tmp_path / "ref" / "silver" / n).exists()]
+    for name in compared:
+        pd.testing.assert_frame_equal(
+            _comparable(tmp_path / "together", name), _comparable(tmp_path / "ref", name), obj=name
+        )
+    runs = silver(tmp_path / "together", "ingest_runs")
+    assert runs["run_id"].nunique() == 1  # one run did the work; the waiting one found nothing new
+
+
 def test_bad_files_are_recorded_while_the_rest_is_taken_in(tmp_path: Path, spark: object) -> None:
     generate(str(tmp_path), _settings_tiny(), days=7)  # type: ignore[arg-type]
     bronze = tmp_path / "bronze"
@@ -345,7 +374,13 @@ def test_bad_files_are_recorded_while_the_rest_is_taken_in(tmp_path: Path, spark
     ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
     assert ledger.loc["orders/orders_empty.csv", "status"] == "rejected"
     assert ledger.loc["orders/orders_empty.csv", "reason"] == "empty file"
-    assert "unexpected header" in ledger.loc["orders/orders_shifted.csv", "reason"]
+    # A header with an extra column in front: matched by name, every row has one field too few.
+    shifted_file = ledger.loc["orders/orders_shifted.csv"]
+    assert (
+        shifted_file["status"] == "ingested_with_warnings"
+        and "unknown column(s) id" in shifted_file["reason"]
+    )
+    assert shifted_file["rows_quarantined"] == shifted_file["rows_read"] == len(shifted) - 1
     assert "binary" in ledger.loc["clickstream/date=2025-11-24/hour=04/garbage.jsonl", "reason"]
     assert ledger.loc["clickstream/date=2025-11-24/hour=03/truncated.jsonl", "status"] == "ingested"
     q = silver(tmp_path, "quarantine")
@@ -354,8 +389,11 @@ def test_bad_files_are_recorded_while_the_rest_is_taken_in(tmp_path: Path, spark
     ).tolist() == [["malformed_json"]]
     inv = ledger.loc["inventory/inventory_missing_sheet.xlsx"]
     assert inv["status"] == "ingested_with_warnings" and "missing sheet(s): WH-03" in inv["reason"]
+    assert (
+        q[q["file"] == "orders/orders_shifted.csv"]["reasons"].map(list).map(["malformed_row"].__eq__).all()
+    )
     assert {lf.file.path for lf in report.rejected} == {
-        "orders/orders_empty.csv", "orders/orders_shifted.csv", "clickstream/date=2025-11-24/hour=04/garbage.jsonl",
+        "orders/orders_empty.csv", "clickstream/date=2025-11-24/hour=04/garbage.jsonl",
     }  # fmt: skip
     assert len(silver(tmp_path, "orders")) > 0 and len(silver(tmp_path, "inventory_snapshots")) > 0
 
@@ -552,3 +590,94 @@ def test_a_run_that_fails_in_a_later_batch_keeps_the_batches_it_finished(
     assert not (tmp_path / "batched" / "_staging" / "bronze_to_silver").exists() or not any(
         (tmp_path / "batched" / "_staging" / "bronze_to_silver").iterdir()
     )
+
+
+def _rewrite_csv(path: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    rows = list(csv.reader(path.read_text().splitlines()))
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(edit(rows))
+
+
+def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
+    tmp_path: Path, spark: object
+) -> None:
+    import openpyxl
+
+    generate(str(tmp_path), _settings_tiny(), days=7)  # type: ignore[arg-type]
+    bronze = tmp_path / "bronze"
+    manifests = [json.loads(p.read_text()) for p in sorted((bronze / "_manifest").glob("*.json"))]
+    expected = {f["file"]: f["rows"] for m in manifests for f in m["files"]}
+    defects = pd.DataFrame([d for m in manifests for d in m["defects"]])
+    # An upper-case extension is still a CSV file.
+    (bronze / "orders" / "orders_2025-11-26.csv").rename(bronze / "orders" / "orders_2025-11-26.CSV")
+    expected["orders/orders_2025-11-26.CSV"] = expected.pop("orders/orders_2025-11-26.csv")
+    # Another extension, a broken link and a week that does not exist are rejected, each saying why.
+    hour = bronze / "clickstream" / "date=2025-11-24" / "hour=10"
+    shutil.copy(hour / "events_2025-11-24T10.jsonl", hour / "events_2025-11-24T10.json")
+    (bronze / "shipments" / "shipments_2025-12-01.csv").symlink_to(tmp_path / "gone.csv")
+    shutil.copy(
+        bronze / "inventory" / "inventory_2025-W48.xlsx", bronze / "inventory" / "inventory_2025-W53.xlsx"
+    )
+    # One sheet's column misspelled: its rows are quarantined as missing it, the other sheets land.
+    wb = openpyxl.load_workbook(bronze / "inventory" / "inventory_2025-W48.xlsx")
+    for cell in wb["WH-02"][1]:
+        if cell.value == "on_hand":
+            cell.value = "on_hnad"
+    wb.save(bronze / "inventory" / "inventory_2025-W48.xlsx")
+    wh02 = wb["WH-02"].max_row - 1
+    # A byte order mark and the columns in reverse order: read by name, the same rows land.
+    _rewrite_csv(bronze / "customers" / "customers_2025-11-25.csv", lambda rows: [r[::-1] for r in rows])
+    # A name with a line break inside quotes is one record.
+    touched = set(defects[defects["file"] == "products/products_2025-11-24.csv"]["row"])
+    plain = next(i for i in range(1, expected["products/products_2025-11-24.csv"] + 1) if i not in touched)
+    _rewrite_csv(
+        bronze / "products" / "products_2025-11-24.csv",
+        lambda rows: [
+            r if i != plain else [r[0], "Desk lamp\nwith dimmer", *r[2:]] for i, r in enumerate(rows)
+        ],
+    )
+    # One line that is not UTF-8 costs that line only.
+    items = bronze / "order_items" / "order_items_2025-11-27.csv"
+    lines = items.read_bytes().split(b"\n")
+    clean = set(defects[defects["file"] == "order_items/order_items_2025-11-27.csv"]["row"])
+    latin1 = next(i for i in range(1, len(lines)) if i not in clean and lines[i])
+    lines[latin1] = lines[latin1] + " \u00e9".encode("latin-1")
+    items.write_bytes(b"\n".join(lines))
+
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "bad-files")  # type: ignore[arg-type]
+    ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
+    on_disk = {
+        str(p.relative_to(bronze))
+        for s in SOURCES.values()
+        for p in (bronze / s.folder).rglob("*")
+        if p.is_file() or p.is_symlink()
+    }
+    assert set(ledger.index) == on_disk, "a file under a source's folder was neither ingested nor rejected"
+    rejected = {
+        "clickstream/date=2025-11-24/hour=10/events_2025-11-24T10.json": "wrong extension (.json)",
+        "shipments/shipments_2025-12-01.csv": "broken symbolic link",
+        "inventory/inventory_2025-W53.xlsx": "week 2025-W53 does not exist (2025 has 52 ISO weeks)",
+    }
+    assert {lf.file.path for lf in report.rejected} == set(rejected)
+    for path, reason in rejected.items():
+        assert ledger.loc[path, "status"] == "rejected" and reason in ledger.loc[path, "reason"], path
+    taken = ledger[ledger["status"] != "rejected"]
+    assert taken["rows_read"].to_dict() == expected  # every record of every other file was read ...
+    assert (
+        taken["rows_read"] == taken["rows_written"] + taken["rows_quarantined"] + taken["duplicates"]
+    ).all()
+    assert "lacks on_hand" in ledger.loc["inventory/inventory_2025-W48.xlsx", "reason"]
+
+    q = silver(tmp_path, "quarantine")
+    sheet = q[(q["file"] == "inventory/inventory_2025-W48.xlsx") & (q["sheet"] == "WH-02")]
+    assert len(sheet) == wh02 and sheet["reasons"].map(list).map(["missing:on_hand"].__eq__).all()
+    bad = q[(q["file"] == "order_items/order_items_2025-11-27.csv") & (q["row"] == latin1)]
+    assert bad["reasons"].map(list).tolist() == [["bad_encoding"]] and bad["raw"].iloc[0].endswith("\ufffd")
+    reordered = q[q["file"] == "customers/customers_2025-11-25.csv"]
+    want = defects[
+        (defects["file"] == "customers/customers_2025-11-25.csv") & (defects["expected"] == "quarantined")
+    ]
+    assert sorted(reordered["row"]) == sorted(want["row"])
+    assert "Desk lamp\nwith dimmer" in set(silver(tmp_path, "products_history")["name"])
