@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
+from lakehouse.catalog import register_tables
 from lakehouse.cli import main
 from lakehouse.core.delta import read_table
 from lakehouse.tables import INGEST_RUNS
@@ -93,18 +95,29 @@ def test_run_bronze_to_silver_then_nothing_new(
     assert "Nothing new in bronze" in capsys.readouterr().out
 
 
-def test_run_all_builds_silver_then_gold(
+def test_run_all_builds_silver_then_gold_under_a_root_with_odd_characters(
     tmp_path: Path, spark: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
-    assert main(["run", "all", "--root", str(tmp_path)]) == 0
+    root = tmp_path / "my lake's `odd` \u00e9t\u00e9"  # a space, a quote, backticks, non-ASCII letters
+    assert main(["generate", "--root", str(root), *ARGS]) == 0
+    assert main(["run", "all", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "bronze_to_silver" in out and "fact_orders" in out and "Totals reconcile" in out
-    assert (tmp_path / "gold" / "fact_order_items" / "_delta_log").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == [root.name]  # no percent-encoded sibling folders
+    tables = [p.parent for p in root.glob("*/*/_delta_log")]
+    assert len(tables) > 25
+    for table in tables:  # where every other reader looks
+        assert DeltaTable(str(table)).to_pyarrow_table().num_rows >= 0
     bench = load_bench()  # bench/pipeline.py reads its figures from this output
     assert all(s > 0 for s in bench._job_seconds(out))
-    runs = read_table(spark, str(tmp_path / "silver" / INGEST_RUNS))
+    runs = read_table(spark, str(root / "silver" / INGEST_RUNS))
     assert bench._rows(out) == runs.agg(F.sum("rows_read")).first()[0] > 0
+    assert main(["run", "all", "--root", str(root)]) == 0  # found again: nothing is taken in twice
+    assert "Nothing new in bronze" in capsys.readouterr().out
+    found = register_tables(spark, str(root))
+    assert "fact_orders" in found["gold"]
+    facts = DeltaTable(str(root / "gold" / "fact_orders")).to_pyarrow_table().num_rows
+    assert spark.sql("SELECT count(*) FROM gold.fact_orders").first()[0] == facts > 0
 
 
 def test_silver_to_gold_on_an_empty_root_says_what_to_do(

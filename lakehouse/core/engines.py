@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.core import storage
 from lakehouse.core.config import Config
 from lakehouse.core.jars import SCALA_BINARY, delta_maven_coordinates
 from lakehouse.core.log import one_line
@@ -178,6 +179,7 @@ def _start_embedded(cfg: Config) -> str:
     server = SparkConnectServer(ip="127.0.0.1", port=0)
     server.start(background=True)
     _server = server
+    storage.use_path_aliases()
     host, port = server.listening_address
     log.info("embedded Sail engine listening on %s:%s (mode %s)", host, port, cfg.engine.embedded.sail_mode)
     return f"sc://{host}:{port}"

@@ -6,7 +6,9 @@ pyarrow's filesystems (credentials from the usual environment variables).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -33,12 +35,48 @@ def staging_compression(uri: str) -> str | None:
 
 
 def spark_path(uri: str) -> str:
-    """The location as the engines take it: file:// stripped, other schemes (s3://, ...) kept."""
-    return uri[len("file://") :] if uri.startswith("file://") else uri
+    """The location as the engines take it: file:// stripped, other schemes (s3://, ...) kept; a local
+    path that Sail would mangle reached through an alias (`use_path_aliases`)."""
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    return _aliased(path) if _ALIASES and is_local(uri) else path
+
+
+# Sail (0.7.2) percent-encodes a local Delta table's path when it writes: a root with a space or a
+# non-ASCII letter gets its log and data in encoded sibling folders, where nothing else finds them.
+# The embedded engine therefore reaches such a directory through a symbolic link whose name needs no
+# encoding; the files land in the real directory, which every other reader (delta-rs) uses.
+_ALIASES = False
+_PLAIN = re.compile(r"[A-Za-z0-9._/=+-]*")
+
+
+def use_path_aliases(on: bool = True) -> None:
+    """Give the engine aliases for local paths that need URL encoding (the embedded Sail engine,
+    which shares this machine's filesystem)."""
+    global _ALIASES
+    _ALIASES = on
+
+
+def _aliased(path: str) -> str:
+    if _PLAIN.fullmatch(path):
+        return path
+    absolute = os.path.abspath(path)
+    parts = absolute.split("/")
+    last = max(i for i, part in enumerate(parts) if not _PLAIN.fullmatch(part))
+    target, rest = "/".join(parts[: last + 1]), parts[last + 1 :]
+    Path(target).mkdir(parents=True, exist_ok=True)  # a link to nothing could not be written through
+    home = Path(tempfile.gettempdir()) / f"lakehouse-paths-{os.getuid()}"
+    home.mkdir(mode=0o700, exist_ok=True)
+    link = home / hashlib.sha256(target.encode()).hexdigest()[:20]
+    if not link.is_symlink() or os.readlink(link) != target:
+        tmp = home / f".{link.name}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        os.replace(tmp, link)  # atomic: a concurrent process sees the old link or the new one
+    return "/".join([str(link), *rest])
 
 
 def local_path(uri: str) -> Path:
-    return Path(spark_path(uri))
+    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
 
 
 @lru_cache(maxsize=16)
