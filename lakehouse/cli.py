@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakehouse import __version__
 from lakehouse.core import storage
 from lakehouse.core.config import Config, ConfigError, describe, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
@@ -36,6 +37,7 @@ def _common(p: argparse.ArgumentParser, engine: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"lakehouse {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write synthetic bronze files (continues an existing world)")
@@ -70,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-validation",
         action="store_true",
         help="emergencies only: publish without running the expectation suites (recorded in the run log)",
+    )
+    r.add_argument(
+        "--allow-rejected",
+        action="store_true",
+        help="exit 0 even when bronze files were rejected whole (by default such a run exits 3)",
     )
     r.add_argument(
         "--wait",
@@ -223,7 +230,7 @@ def cmd_engine_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lakehouse.pipeline import bronze_to_silver_main, silver_to_gold_main
+    from lakehouse.pipeline import EXIT_REJECTED, bronze_to_silver_main, silver_to_gold_main
 
     passed = [
         a
@@ -235,17 +242,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.skip_validation:
         passed.append("--skip-validation")
     gold_args = [*passed, "--full"] if args.full else passed
+    silver_args = [*passed, "--allow-rejected"] if args.allow_rejected else passed
     steps = {
-        "bronze-to-silver": [(bronze_to_silver_main, passed)],
+        "bronze-to-silver": [(bronze_to_silver_main, silver_args)],
         "silver-to-gold": [(silver_to_gold_main, gold_args)],
     }
+    outcome = 0
     for step, step_args in steps.get(
-        args.step, [(bronze_to_silver_main, passed), (silver_to_gold_main, gold_args)]
+        args.step, [(bronze_to_silver_main, silver_args), (silver_to_gold_main, gold_args)]
     ):
         code = step(step_args)
-        if code:
+        if code == EXIT_REJECTED:  # silver took in the rest: gold is built, the run still says so
+            outcome = code
+        elif code:
             return code
-    return 0
+    return outcome
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -17,6 +18,7 @@ from lakehouse.core.log import new_run_id, one_line, setup_logging
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 EXIT_LOCKED = 75  # another run of the job holds the lake (EX_TEMPFAIL: try again later)
+EXIT_REJECTED = 3  # the run finished, but bronze files were rejected whole (--allow-rejected: 0)
 
 
 def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -27,6 +29,11 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--allow-rejected",
+        action="store_true",
+        help=f"exit 0 even when bronze files were rejected whole (by default such a run exits {EXIT_REJECTED})",
+    )
     p.add_argument(
         "--wait",
         type=float,
@@ -43,7 +50,20 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full_flag: bool = False) -> int:  # type: ignore[no-untyped-def]
+def bronze_present(cfg) -> None:  # type: ignore[no-untyped-def]
+    """bronze_to_silver needs a bronze folder: a root without one is a wrong --root, not 'nothing new'."""
+    from lakehouse.core import storage
+
+    if not storage.exists(storage.join(cfg.root, "bronze")):
+        raise ConfigError(
+            f"{cfg.root} holds no bronze/ folder, so there is nothing to ingest: check --root (or "
+            f"LAKEHOUSE_ROOT), or write data first with: lakehouse generate --root {cfg.root}"
+        )
+
+
+def _run_job(
+    name: str, description: str, argv: Sequence[str] | None, step, full_flag: bool = False, precheck=None
+) -> int:  # type: ignore[no-untyped-def]
     """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
     from lakehouse.gold.build import GoldReconciliationError
     from lakehouse.quality.gates import SuiteError
@@ -57,6 +77,8 @@ def _run_job(name: str, description: str, argv: Sequence[str] | None, step, full
     log = setup_logging(run_id, args.log_level)
     try:
         cfg = load_config(args.conf, root=args.root, engine=args.engine)
+        if precheck is not None:
+            precheck(cfg)
         with JobLock(cfg.root, name, run_id, wait=args.wait) as lock:
             log.info("%s starting: root=%s engine=%s", name, cfg.root, resolve_engine(cfg))
             return step(get_spark(cfg, name), cfg, run_id, log, args, lock.check)
@@ -92,37 +114,43 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
-    table = Table(title=f"bronze_to_silver {run_id} ({report.seconds:.1f} s)")
-    for col in (
-        "source",
-        "files",
-        "rejected",
-        "read",
-        "written",
-        "quarantined",
-        "duplicates",
-        "repaired",
-        "nulled",
-        "orphans",
-        "held",
-        "validation",
-        "seconds",
+    # Two tables, each readable at 100 columns: what became of the rows, then the values and checks.
+    rows = Table(title=f"bronze_to_silver {run_id} ({report.seconds:.1f} s)")
+    checks = Table(title="values repaired and nulled, orphan rows kept, validation")
+    for table, cols in (
+        (rows, ("source", "files", "rejected", "read", "written", "quarantined", "duplicates", "held")),
+        (checks, ("source", "validation", "seconds", "repaired", "nulled", "orphans")),
     ):
-        table.add_column(col, justify="left" if col == "source" else "right")
+        for col in cols:
+            table.add_column(
+                col, justify="left" if col in ("source", "validation") else "right", no_wrap=True
+            )
     for s in report.sources:
-        table.add_row(
-            s.source, f"{s.files:,}", f"{s.files_rejected:,}", f"{s.rows_read:,}", f"{s.rows_written:,}", f"{s.rows_quarantined:,}",
-            f"{s.duplicates:,}", f"{s.values_repaired:,}", f"{s.values_nulled:,}", f"{s.orphans:,}", f"{s.rows_held:,}",
-            s.validation, f"{s.seconds:.1f}",
+        rows.add_row(
+            s.source, f"{s.files:,}", f"{s.files_rejected:,}", f"{s.rows_read:,}", f"{s.rows_written:,}",
+            f"{s.rows_quarantined:,}", f"{s.duplicates:,}", f"{s.rows_held:,}",
         )  # fmt: skip
-    console.print(table)
+        checks.add_row(
+            s.source, s.validation, f"{s.seconds:.1f}", f"{s.values_repaired:,}", f"{s.values_nulled:,}",
+            f"{s.orphans:,}",
+        )  # fmt: skip
+    console.print(rows)
+    console.print(checks)
     for lf in report.rejected:
         console.print(f"rejected {lf.file.path}: {lf.reason}")
     console.print(
         "Every row read is written, quarantined (silver/quarantine), counted as a duplicate, or held back "
         "with its batch for the next run."
     )
-    return _validation_outcome(name="bronze_to_silver", run_id=run_id, report=report)
+    code = _validation_outcome(name="bronze_to_silver", run_id=run_id, report=report)
+    if code == 0 and report.rejected and not args.allow_rejected:
+        print(
+            f"bronze_to_silver [{run_id}]: {len(report.rejected)} bronze file(s) rejected whole (listed above "
+            f"and in silver/_ingest_ledger); fix and re-export them, or pass --allow-rejected to exit 0",
+            file=sys.stderr,
+        )
+        return EXIT_REJECTED
+    return code
 
 
 def _silver_to_gold_step(spark, cfg, run_id, log, args, guard) -> int:  # type: ignore[no-untyped-def]
@@ -156,9 +184,16 @@ def _silver_to_gold_step(spark, cfg, run_id, log, args, guard) -> int:  # type: 
 
 def print_verdicts(verdicts, title: str) -> None:  # type: ignore[no-untyped-def]
     """One line per validated table: expectations, failures by severity, score, published or not."""
-    table = Table(title=title)
-    for col in ("table", "rows", "expectations", "failed critical", "failed warning", "score %", "published"):
-        table.add_column(col, justify="left" if col == "table" else "right")
+    # Without vertical rules, so the longest table name and the counts fit in 100 columns.
+    table = Table(
+        title=title,
+        caption="n: expectations; critical, warning: how many failed",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("table", "rows", "n", "critical", "warning", "score", "published"):
+        table.add_column(col, justify="left" if col == "table" else "right", no_wrap=True)
     for v in verdicts:
         score = v.scores()["overall"]
         table.add_row(
@@ -190,6 +225,7 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
         "Take new bronze files into the silver Delta tables.",
         argv,
         _bronze_to_silver_step,
+        precheck=bronze_present,
     )
 
 

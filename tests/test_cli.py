@@ -139,3 +139,74 @@ def test_a_failed_job_names_the_engine_error_in_one_line() -> None:
     assert one_line(str(grpc_error)) == "internal error: task context not found for operation"
     assert one_line("bad value in orders_2026-01-01.csv\nmore detail") == "bad value in orders_2026-01-01.csv"
     assert one_line("") == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "root", "says"),
+    [
+        ("generate", "", "the storage root from --root is empty"),
+        ("config", "foo://bucket/lake", "has the scheme foo://, which no filesystem here serves"),
+        ("generate", "FILE", "is a file, not a directory"),
+        ("run", "FILE", "is a file, not a directory"),
+        ("run", "MISSING", "holds no bronze/ folder, so there is nothing to ingest"),
+    ],
+)
+def test_a_root_that_cannot_be_a_lake_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, root: str, says: str
+) -> None:
+    (tmp_path / "FILE").write_text("not a lake")
+    given = str(tmp_path / root) if root in ("FILE", "MISSING") else root
+    argv = [command, "--root", given] if command != "run" else ["run", "bronze-to-silver", "--root", given]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("storage:\n  root: data\nengine:\n  mode: [auto\n")
+    assert main(["config", "--conf", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} is not valid YAML: line 5, column 1: expected ',' or ']'" in err and err.count("\n") == 1
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import lakehouse
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lakehouse {lakehouse.__version__}"
+
+
+def test_bronze_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "bronze").rglob("*") if p.is_file()}
+    assert modes == {0o644}, modes
+
+
+def test_rejected_files_exit_3_unless_allowed_and_gold_is_still_built(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    import lakehouse.pipeline
+
+    monkeypatch.setattr(lakehouse.pipeline, "console", Console(width=100))  # an ordinary terminal
+    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    (tmp_path / "bronze" / "orders" / "orders_2099-01-01.csv").write_bytes(b"\x00\x01 not text")
+    assert main(["run", "all", "--root", str(tmp_path)]) == 3
+    captured = capsys.readouterr()
+    assert "1 bronze file(s) rejected whole" in captured.err and "--allow-rejected" in captured.err
+    assert "rejected orders/orders_2099-01-01.csv: binary content" in captured.out
+    assert "…" not in captured.out  # every number and name readable at 100 columns
+    assert (tmp_path / "gold" / "fact_orders" / "_delta_log").is_dir()
+    (tmp_path / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
+    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0

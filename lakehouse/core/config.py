@@ -269,12 +269,41 @@ def _validate(cfg: Config) -> None:
         fail("quality.freshness_days", f"must be between 0 and 366, got {cfg.quality.freshness_days}")
 
 
-def _resolve_root(root: str, base: Path) -> str:
-    """Relative local paths become absolute; URIs (scheme://) stay as they are."""
+# URI schemes a storage root may use (pyarrow's filesystems; the engines read the same locations).
+ROOT_SCHEMES = ("file", "s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+
+
+def _resolve_root(root: str, base: Path, origin: str) -> str:
+    """Relative local paths become absolute; URIs (scheme://) stay as they are. An empty root, a URI
+    scheme no filesystem serves, or a root that is a file are configuration errors."""
+    if not root.strip():
+        raise ConfigError(
+            f"the storage root from {origin} is empty: give a path or URI (data, s3://bucket/lake)"
+        )
     if "://" in root:
+        scheme = root.split("://", 1)[0].lower()
+        if scheme not in ROOT_SCHEMES:
+            raise ConfigError(
+                f"the storage root {root!r} from {origin} has the scheme {scheme}://, which no filesystem "
+                f"here serves: use a local path or one of {', '.join(s + '://' for s in ROOT_SCHEMES)}"
+            )
+        if scheme == "file" and Path(root[len("file://") :]).is_file():
+            raise ConfigError(f"the storage root {root} from {origin} is a file, not a directory")
         return root.rstrip("/")
     path = Path(root).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())
+    path = path if path.is_absolute() else (base / path).resolve()
+    if path.is_file():
+        raise ConfigError(f"the storage root {path} from {origin} is a file, not a directory")
+    return str(path)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    if mark is None:
+        return what
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}"
 
 
 def load_config(
@@ -297,7 +326,7 @@ def load_config(
     try:
         data = yaml.load(conf_path.read_text(), Loader=_Loader) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{source} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must hold a mapping at the top level")
 
@@ -307,7 +336,7 @@ def load_config(
         base = base.parent
     cfg = _build(Config, data, "", source)
     cfg = dataclasses.replace(cfg, source=source)
-    cfg = _with(cfg, "storage.root", _resolve_root(cfg.storage.root, base))
+    cfg = _with(cfg, "storage.root", _resolve_root(cfg.storage.root, base, f"'storage.root' in {source}"))
     # The suites: the project's own unless the file names a directory (relative to it like the root).
     named = isinstance(data.get("quality"), Mapping) and data["quality"].get("expectations")
     expectations = Path(cfg.quality.expectations).expanduser()
@@ -329,7 +358,7 @@ def load_config(
                 "environment variable LAKEHOUSE_DELTA_JARS_DIR",
             )
         )
-    if root:
+    if root is not None:  # an empty --root is an error, not the default
         layered.append(("storage.root", root, "--root"))
     if engine:
         layered.append(("engine.mode", engine, "--engine"))
@@ -338,7 +367,7 @@ def load_config(
             layered.append((key, value, f"--{key.split('.')[-1].replace('_', '-')}"))
     for key, value, origin in layered:
         if key == "storage.root":
-            value = _resolve_root(str(value), Path.cwd())
+            value = _resolve_root(str(value), Path.cwd(), origin)
         cfg = _set_checked(cfg, key, value, origin)
     return cfg
 

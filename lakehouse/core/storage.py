@@ -98,6 +98,12 @@ def write_bytes(uri: str, data: bytes | memoryview) -> None:
     write_parts(uri, [data])
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: set it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_parts(uri: str, parts: list[bytes | memoryview]) -> None:
     """Write a file from pieces without joining them first; atomic where the filesystem allows (local:
     temp file, then rename; object stores publish an object on close)."""
@@ -106,6 +112,7 @@ def write_parts(uri: str, parts: list[bytes | memoryview]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a written file follows the umask
             with os.fdopen(fd, "wb") as fh:
                 fh.writelines(parts)
             os.replace(tmp, path)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lakehouse.core import storage
+from lakehouse.core.config import yaml_problem
 from lakehouse.core.delta import is_empty
 from lakehouse.core.log import one_line
 from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, FUNNEL, GOLD, LEDGER, REGISTRIES, SILVER, silver_uri
@@ -152,7 +153,7 @@ def load_suite(path: Path) -> Suite:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SuiteError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise SuiteError(f"{path} is not valid YAML: {yaml_problem(exc)}") from None
     layer, table = path.parent.name, path.stem
     if table not in REGISTRIES.get(layer, {}):
         raise SuiteError(

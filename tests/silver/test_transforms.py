@@ -136,9 +136,7 @@ def _events(spark, lines, file="clickstream/date=2026-01-02/hour=01/e.jsonl"):  
     raw = spark.createDataFrame(
         rows, "_file string, _sheet string, _row int, _raw string, _defect string, _file_date date"
     )
-    return event_columns(
-        event_time_window(typed_records(parse_events(raw), CLICKSTREAM))
-    )
+    return event_columns(event_time_window(typed_records(parse_events(raw), CLICKSTREAM)))
 
 
 EVENT = {"event_id": "e1", "event_ts": "2026-01-02T01:00:00.123Z", "session_id": "s", "customer_id": None, "event_type": "add_to_cart",
