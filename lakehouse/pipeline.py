@@ -116,10 +116,10 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
         return 0
     # Two tables, each readable at 100 columns: what became of the rows, then the values and checks.
     rows = Table(title=f"bronze_to_silver {run_id} ({report.seconds:.1f} s)")
-    checks = Table(title="values repaired and nulled, orphan rows kept, validation")
+    checks = Table(title="rows updated by re-exports, values repaired and nulled, orphan rows kept")
     for table, cols in (
         (rows, ("source", "files", "rejected", "read", "written", "quarantined", "duplicates", "held")),
-        (checks, ("source", "validation", "seconds", "repaired", "nulled", "orphans")),
+        (checks, ("source", "validation", "seconds", "updated", "repaired", "nulled", "orphans")),
     ):
         for col in cols:
             table.add_column(
@@ -131,7 +131,7 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
             f"{s.rows_quarantined:,}", f"{s.duplicates:,}", f"{s.rows_held:,}",
         )  # fmt: skip
         checks.add_row(
-            s.source, s.validation, f"{s.seconds:.1f}", f"{s.values_repaired:,}", f"{s.values_nulled:,}",
+            s.source, s.validation, f"{s.seconds:.1f}", f"{s.rows_updated:,}", f"{s.values_repaired:,}", f"{s.values_nulled:,}",
             f"{s.orphans:,}",
         )  # fmt: skip
     console.print(rows)

@@ -369,17 +369,22 @@ def land_xlsx(
             if all(v is None for v in row):
                 continue
             texts = [_cell_text(v) for v in row]
-            unresolved = any(
-                v is None and isinstance(w, str) and w.startswith("=")
+            # A formula without a cached value reads as an empty cell: its formula tells them apart.
+            formula = [
+                isinstance(w, str) and w.startswith("=") and v is None
                 for v, w in zip(row, written, strict=False)
-            )
+            ]
+            formula += [False] * (len(row) - len(formula))
+            unresolved = any(formula)
             values = {n: t for n, t in zip(names, texts, strict=False) if n}
             for n in contract:
                 cols[n].append(None if unresolved else values.get(n))
             sheets.append(ws.title)
             rows.append(i)
-            raw = [("" if t is None else t) if not (w and str(w).startswith("=") and t is None) else str(w)
-                   for t, w in zip(texts, written, strict=False)]  # fmt: skip
+            raw = [
+                str(written[k]) if f else "" if t is None else t
+                for k, (t, f) in enumerate(zip(texts, formula, strict=True))
+            ]
             raws.append(capped(",".join(raw)))
             defects.append("formula_without_value" if unresolved else None)
     missing = [s for s in expected_sheets if s not in wb.sheetnames]

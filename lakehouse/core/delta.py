@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -138,7 +138,8 @@ def merge_latest(
     has_rows: bool | None = None,
 ) -> None:
     """Upsert: a row replaces the table's row of the same key when its `version` is newer (on a tie,
-    when it comes from a later file). Rows must be unique by key."""
+    when it comes from a later file, or from the same file exported again: a correction). Rows must be
+    unique by key."""
     if is_empty(rows, has_rows):
         return
     if not table_exists(uri):
@@ -146,7 +147,7 @@ def merge_latest(
         return
     newer = f"s.`{version}` > t.`{version}`"
     if "_source_file" in rows.columns:
-        newer = f"({newer} OR (s.`{version}` = t.`{version}` AND s.`_source_file` > t.`_source_file`))"
+        newer = f"({newer} OR (s.`{version}` = t.`{version}` AND s.`_source_file` >= t.`_source_file`))"
     _merge(
         spark,
         rows,
@@ -167,6 +168,36 @@ def merge_upsert(
         write_table(rows, uri, "append")
         return
     _merge(spark, rows, uri, _on(key), "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+
+
+def update_matched(
+    spark: SparkSession,
+    rows: DataFrame,
+    uri: str,
+    key: Sequence[str],
+    assignments: Mapping[str, str],
+    condition: str | None = None,
+) -> None:
+    """Set columns (SQL expressions) of the table's rows whose key `rows` holds, where `condition` (on
+    `t`) holds; nothing is inserted."""
+    if not table_exists(uri):
+        return
+    sets = ", ".join(f"t.`{c}` = {expr}" for c, expr in assignments.items())
+    when = f"WHEN MATCHED AND {condition}" if condition else "WHEN MATCHED"
+    _merge(spark, rows, uri, _on(key), f"{when} THEN UPDATE SET {sets}")
+
+
+def add_missing_columns(spark: SparkSession, uri: str, columns: Mapping[str, str]) -> None:
+    """Give a table written by an earlier version the columns it lacks (null in its rows): an empty
+    append that only changes the schema."""
+    if not table_exists(uri):
+        return
+    table = read_table(spark, uri)
+    missing = {c: t for c, t in columns.items() if c not in table.columns}
+    if missing:
+        from pyspark.sql import functions as F
+
+        write_table(table.limit(0).withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}), uri)
 
 
 def row_count(spark: SparkSession, uri: str) -> int:

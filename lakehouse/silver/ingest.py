@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -34,13 +34,17 @@ from lakehouse.bronze.landing import (
 from lakehouse.core import storage
 from lakehouse.core.config import Config
 from lakehouse.core.delta import (
+    add_missing_columns,
     append_rows,
     materialize,
     merge_insert_new,
     merge_latest,
+    merge_upsert,
     read_table,
     row_count,
+    sql_string,
     table_exists,
+    update_matched,
     write_table,
 )
 from lakehouse.core.engines import resolve_engine, ship_code
@@ -87,6 +91,7 @@ class SourceReport:
     values_nulled: int = 0
     orphans: int = 0
     seconds: float = 0.0
+    rows_updated: int = 0  # of rows_written: corrections from re-exported files that replaced silver's rows
     rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
     validation: str = "passed"  # passed | warnings | blocked | skipped
 
@@ -207,6 +212,7 @@ def bronze_to_silver(
         log.warning(
             "validation skipped (--skip-validation): silver batches merged without their expectations"
         )
+    add_missing_columns(spark, silver_uri(root, QUARANTINE), QUARANTINE_RESOLUTION)  # from earlier versions
     if mode == "engine":
         ship_code(spark)
     lander = landing_pool() if mode == "processes" else None
@@ -321,7 +327,7 @@ def _ingest_batch(
         out.append((sr, landed))
         runs.append(
             dict(
-                asdict(sr),
+                {k: v for k, v in asdict(sr).items() if k != "rows_updated"},  # in the log and summary only
                 run_id=run_id,
                 started_at=started_at,
                 batch=number,
@@ -412,6 +418,7 @@ def _ingest_source(
             repairs("repaired:").alias("rep"),
             repairs("nulled:").alias("nul"),
             F.sum(F.when(written_row & (F.size("_orphan_fks") > 0), 1)).alias("orph"),
+            F.sum(F.when(written_row & F.col("_updated"), 1)).alias("upd"),
         )
         .collect()
     )  # one pass: the counts, the repairs and orphans of the written rows, and each file's outcomes
@@ -422,8 +429,8 @@ def _ingest_source(
         sum(int(r["n"]) for r in per_file if r["_outcome"] == k)
         for k in ("written", "quarantined", "duplicate")
     )
-    sr.values_repaired, sr.values_nulled, sr.orphans = (
-        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph")
+    sr.values_repaired, sr.values_nulled, sr.orphans, sr.rows_updated = (
+        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph", "upd")
     )
     seen = sum(int(r["n"]) for r in per_file)
 
@@ -456,9 +463,19 @@ def _ingest_source(
                 has_rows=sr.rows_written > 0,
             )  # fmt: skip
         else:
-            # Insert-only: classification already left out every key the table holds, so appending is
-            # the same as MERGE ... WHEN NOT MATCHED INSERT, without scanning the whole table.
-            append_rows(rows, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > 0)
+            # New keys are appended: classification already left out every key the table holds, so this
+            # is MERGE ... WHEN NOT MATCHED INSERT without scanning the whole table. The few corrected
+            # rows of re-exported files replace theirs by key.
+            if sr.rows_updated:
+                new = table_batch(written.where(~F.col("_updated")), table)
+                append_rows(
+                    new, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > sr.rows_updated
+                )
+                merge_upsert(
+                    spark, table_batch(written.where("_updated"), table), table.uri(cfg.root), table.merge_key
+                )
+            else:
+                append_rows(rows, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > 0)
     after = row_count(spark, primary.uri(cfg.root))
     log.info(
         "%s: merged into %s in %.1f s",
@@ -468,13 +485,21 @@ def _ingest_source(
     )
     for v in verdicts:
         v.published = True
+    resolve_quarantine(
+        spark, cfg.root, batch.where(F.col("_outcome") != "quarantined"),
+        sorted({lf.file.path for lf in landed if lf.file.sha256 is not None}), run_id, started_at,
+    )  # fmt: skip
 
     # Nothing lost: every landed row is accounted for, and the rows called written are really there.
     _check_counts(sr, seen)
-    if after - before != sr.rows_written:
+    if after - before != sr.rows_written - sr.rows_updated:
         raise ReconciliationError(
-            f"{source}: {sr.rows_written} rows classified as new, but {primary.name} grew by {after - before}; "
-            "was the table changed by another writer during this run?"
+            f"{source}: {sr.rows_written - sr.rows_updated} rows classified as new, but {primary.name} grew by "
+            f"{after - before}; was the table changed by another writer during this run?"
+        )
+    if sr.rows_updated:
+        log.warning(
+            "%s: %d row(s) of re-exported files replaced the ones silver held", source, sr.rows_updated
         )
     return sr, landed, outcomes
 
@@ -582,34 +607,59 @@ def with_usable(typed: DataFrame) -> DataFrame:
     return typed.withColumn("_usable", F.size("_reasons") == 0)
 
 
+def content_hash(table: SilverTable, columns: Iterable[str]) -> Column:
+    """A 64-bit hash of a row's contract values among `columns`, typed as the table stores them: two
+    exports of one key with the same hash are copies; with another, the later export is a correction."""
+    compared = {c.name for c in (*table.contract.columns, *table.contract.optional_columns)} & set(columns)
+    return F.xxhash64(*[F.col(n).cast(t) for n, t in table.columns() if n in compared])
+
+
 def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
-    """`_id` of the usable rows that are duplicates: a later copy of a key (or key and version) in the
-    batch, or a key already in silver. Only keys seen more than once in the batch are ranked, which
-    spares sorting the whole batch; they are found by a 64-bit hash of the key first (counting hashes
-    costs far less than counting text keys such as event ids), and a hash shared by two different keys
-    only makes both candidates, which the ranking by the key itself tells apart. `_id` must name each
-    row stably (a materialized batch)."""
+    """`_id` of the usable rows that are duplicates, with `_updated` for the ones that are not but
+    replace a row silver holds.
+
+    A key (or key and version) seen several times in the batch is written once: the first copy when all
+    copies have the same values, else the latest export (file, then row), a correction. A key already in
+    silver with the same values is a duplicate; with other values the row is written as an update
+    (`_updated` true: latest export wins). Only keys seen more than once in the batch are ranked, which
+    spares sorting the whole batch; they are found by a 64-bit hash of the key first, and a hash shared
+    by two different keys only makes both candidates, which the ranking by the key itself tells apart.
+    `_id` must name each row stably (a materialized batch)."""
     key = list(primary.merge_key)
-    usable = typed.where("_usable").withColumn("_key_hash", F.xxhash64(*key))
-    repeated = usable.groupBy("_key_hash").count().where("count > 1").select("_key_hash")
-    first = Window.partitionBy(*key).orderBy("_source_file", "_sheet", "_source_row")
-    found = (
-        usable.join(repeated, "_key_hash", "left_semi")
-        .withColumn("_rank", F.row_number().over(first))
-        .where("_rank > 1")
-        .select("_id")
+    existing = read_table(spark, primary.uri(root)) if table_exists(primary.uri(root)) else None
+    # The values both sides have (a table from before an optional column compares the others).
+    compared = [c for c in typed.columns if existing is None or c in existing.columns]
+    usable = typed.where("_usable").withColumns(
+        {"_key_hash": F.xxhash64(*key), "_content": content_hash(primary, compared)}
     )
-    if table_exists(primary.uri(root)):
-        existing = read_table(spark, primary.uri(root))
-        for part in primary.partition_by:  # only the partitions this batch can touch
-            lo, hi = usable.agg(F.min(part), F.max(part)).first()
-            existing = (
-                existing.where(F.col(part).between(lo, hi))
-                if lo is not None
-                else existing.where(F.lit(False))
-            )
-        found = found.union(usable.join(existing.select(*key), key, "left_semi").select("_id"))
-    return found.distinct()  # a later copy of a key silver holds is found twice
+    repeated = usable.groupBy("_key_hash").count().where("count > 1").select("_key_hash")
+    copies = Window.partitionBy(*key)
+    order = ("_source_file", "_sheet", "_source_row")
+    ranked = (
+        usable.join(repeated, "_key_hash", "left_semi")
+        .withColumns(
+            {
+                "_rank": F.row_number().over(copies.orderBy(*order)),
+                "_last": F.row_number().over(copies.orderBy(*[F.col(c).desc() for c in order])),
+                "_versions": F.size(F.collect_set("_content").over(copies)),
+            }
+        )
+        .where(F.when(F.col("_versions") == 1, F.col("_rank") > 1).otherwise(F.col("_last") > 1))
+        .select("_id", F.lit(False).alias("_updated"))
+    )
+    if existing is None:
+        return ranked
+    for part in primary.partition_by:  # only the partitions this batch can touch
+        lo, hi = usable.agg(F.min(part), F.max(part)).first()
+        existing = (
+            existing.where(F.col(part).between(lo, hi)) if lo is not None else existing.where(F.lit(False))
+        )
+    held = existing.select(*key, content_hash(primary, compared).alias("_held"))
+    in_silver = usable.join(held, key, "inner").select(
+        "_id", (F.col("_content") != F.col("_held")).alias("_updated")
+    )
+    # A copy the batch drops anyway stays a duplicate, whatever silver holds.
+    return in_silver.join(ranked.select("_id"), "_id", "left_anti").unionByName(ranked)
 
 
 def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]
@@ -624,21 +674,25 @@ def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataF
 
 
 def row_flags(duplicate_ids: DataFrame, orphan_rows: DataFrame) -> DataFrame:
-    """The rows that are duplicates or orphans, by `_id`: `_dup` (true or null) and `_orphan_fks`."""
-    return duplicate_ids.select("_id", F.lit(True).alias("_dup")).join(orphan_rows, "_id", "full")
+    """The rows that are duplicates, updates or orphans, by `_id`: `_dup` (true: a duplicate, false:
+    an update of a row silver holds, null: neither) and `_orphan_fks`."""
+    flagged = duplicate_ids.select("_id", (~F.col("_updated")).alias("_dup"))
+    return flagged.join(orphan_rows, "_id", "full")
 
 
 def with_outcome(typed: DataFrame, flags: DataFrame) -> DataFrame:
     """`_outcome` for every row: quarantined (has reasons), duplicate (`flags` marks its `_id` so), or
-    written; and `_orphan_fks` from `flags` (empty for the rows it does not name)."""
+    written; `_updated` for a written row that replaces one silver holds (a corrected re-export); and
+    `_orphan_fks` from `flags` (empty for the rows it does not name)."""
     outcome = (
         F.when(~F.col("_usable"), F.lit("quarantined"))
-        .when(F.col("_dup").isNotNull(), F.lit("duplicate"))
+        .when(F.coalesce("_dup", F.lit(False)), F.lit("duplicate"))
         .otherwise(F.lit("written"))
     )
     return (
         typed.join(F.broadcast(flags), "_id", "left")
         .withColumn("_outcome", outcome)
+        .withColumn("_updated", F.col("_usable") & F.coalesce(~F.col("_dup"), F.lit(False)))
         .withColumn("_orphan_fks", F.coalesce("_orphan_fks", F.array().cast("array<string>")))
         .drop("_dup")
     )
@@ -661,6 +715,28 @@ def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
     return rows.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
 
 
+# A quarantined record that a re-export of its file has fixed: the run that took the fixed row in.
+QUARANTINE_RESOLUTION = {"resolved_by": "STRING", "resolved_at": "TIMESTAMP"}
+
+
+def resolve_quarantine(
+    spark: SparkSession, root: str, taken: DataFrame, files: list[str], run_id: str, at: dt.datetime
+) -> None:
+    """Mark resolved the open quarantine entries of re-exported `files` whose address (file, sheet,
+    row) now holds a record silver took in (`taken`: written or duplicate), so no record counts in
+    both silver and quarantine."""
+    if not files:
+        return
+    fixed = taken.where(F.col("_file").isin(*files)).select(
+        F.col("_file").alias("file"), F.col("_sheet").alias("sheet"), F.col("_row").alias("row")
+    )
+    stamp = f"CAST({sql_string(at.isoformat(sep=' '))} AS TIMESTAMP)"
+    update_matched(
+        spark, fixed, silver_uri(root, QUARANTINE), ("file", "sheet", "row"),
+        {"resolved_by": sql_string(run_id), "resolved_at": stamp}, condition="t.resolved_by IS NULL",
+    )  # fmt: skip
+
+
 def _write_quarantine(
     spark: SparkSession,
     root: str,
@@ -679,6 +755,7 @@ def _write_quarantine(
         F.col("_reasons").alias("reasons"),
         F.lit(run_id).alias("run_id"),
         F.lit(at).cast("timestamp").alias("quarantined_at"),
+        *[F.lit(None).cast(t).alias(c) for c, t in QUARANTINE_RESOLUTION.items()],
     )
     merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"), has_rows=has_rows)
 

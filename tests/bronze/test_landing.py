@@ -143,6 +143,10 @@ def test_workbook_sheets_are_matched_by_name_and_unusable_rows_quarantined(tmp_p
     assert "header in sheet WH-02 lacks on_hand" in result.reason
     assert "header in sheet WH-02 has unknown column(s) on_hnad" in result.reason
     assert "unexpected header in sheet Notes" in result.reason and "sheet left out" in result.reason
+    plain = tmp_path / "inventory" / "inventory_2026-W03.xlsx"  # no formulas: read once
+    data = _workbook(plain, {"WH-01": [cols, good]})
+    table, _ = land(BronzeFile("inventory", "inventory/inventory_2026-W03.xlsx", str(plain), len(data), None))
+    assert table is not None and table.column("_raw").to_pylist() == ["2026-01-05,WH-01,7,10,1,5,2.50"]
 
 
 def test_landing_jsonl_numbers_lines_and_survives_bad_bytes(tmp_path: Path) -> None:

@@ -433,23 +433,60 @@ def test_local_cluster_mode_and_spark_submit_give_identical_tables(tmp_path: Pat
             )
 
 
-def test_a_changed_file_is_taken_in_again_and_upserts(tmp_path: Path, spark: object) -> None:
-    generate(str(tmp_path), _settings_tiny(), days=2, clean=True)  # type: ignore[arg-type]
-    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
-    path = tmp_path / "bronze" / "customers" / "customers_2025-11-25.csv"
+def _edit(path: Path, row: int, **values: str) -> list[str]:
+    """Set fields of one data row (1-based) of a generated CSV file; returns the row's new fields."""
     lines = path.read_text().splitlines()
-    fields = lines[1].split(",")
-    fields[3], fields[6] = "moved.customer@example.com", "2025-11-25T23:59:59Z"
-    path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+    header, fields = lines[0].split(","), lines[row].split(",")
+    for name, value in values.items():
+        fields[header.index(name)] = value
+    lines[row] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    return fields
+
+
+def test_a_re_exported_file_upserts_its_changed_rows_and_resolves_what_it_fixed(
+    tmp_path: Path, spark: object
+) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=2, clean=True)  # type: ignore[arg-type]
+    bronze = tmp_path / "bronze"
+    items = bronze / "order_items" / "order_items_2025-11-25.csv"
+    broken = _edit(items, 2, quantity="two")  # quarantined in the first run
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    assert silver(tmp_path, "quarantine")["reasons"].map(list).tolist() == [["invalid:quantity"]]
     before = {n: len(silver(tmp_path, n)) for n in ("customers", "customers_history", "order_items")}
+
+    # The shop re-exports two files: corrections under the same keys and versions, a new version, a fix.
+    customers = bronze / "customers" / "customers_2025-11-24.csv"
+    corrected = _edit(customers, 1, email="corrected@example.com")  # same updated_at: a correction
+    moved = _edit(customers, 2, email="moved@example.com", updated_at="2025-11-25T23:59:59Z")  # a new version
+    _edit(items, 1, quantity="4")  # a corrected quantity
+    _edit(items, 2, quantity="2")  # the quarantined row, fixed
     report = bronze_to_silver(spark, cfg_for(tmp_path), "r2")  # type: ignore[arg-type]
-    assert [(s.source, s.files) for s in report.sources] == [("customers", 1)]
+
+    by_source = {s.source: s for s in report.sources}
+    assert by_source["customers"].rows_updated == 1 and by_source["order_items"].rows_updated == 1
+    rows = len(customers.read_text().splitlines()) - 1
+    assert by_source["customers"].rows_written == 2 and by_source["customers"].duplicates == rows - 2
     current = silver(tmp_path, "customers").set_index("customer_id")
-    assert current.loc[int(fields[0]), "email"] == "moved.customer@example.com"
-    assert len(silver(tmp_path, "customers")) == before["customers"], "an upsert, not a new row"
-    assert len(silver(tmp_path, "customers_history")) == before["customers_history"] + 1, "one new version"
+    assert current.loc[int(corrected[0]), "email"] == "corrected@example.com"
+    assert current.loc[int(moved[0]), "email"] == "moved@example.com"
+    assert len(current) == before["customers"], "upserts, not new rows"
+    history = silver(tmp_path, "customers_history")
+    assert len(history) == before["customers_history"] + 1, (
+        "one new version; the correction replaced its version"
+    )
+    assert history[history["customer_id"] == int(corrected[0])]["email"].tolist() == ["corrected@example.com"]
+    lines = silver(tmp_path, "order_items").set_index("order_item_id")
+    assert (
+        len(lines) == before["order_items"] + 1
+    )  # the fixed row arrived; the corrected one replaced its row
+    first = _edit(items, 1)  # as exported now
+    assert lines.loc[int(first[0]), "quantity"] == 4 and lines.loc[int(broken[0]), "quantity"] == 2
+    q = silver(tmp_path, "quarantine")
+    assert q["resolved_by"].tolist() == ["r2"] and q["resolved_at"].notna().all()
     ledger = silver(tmp_path, "_ingest_ledger").set_index("path")
-    assert ledger.loc["customers/customers_2025-11-25.csv", "run_id"] == "r2" and ledger.index.is_unique
+    assert ledger.loc["customers/customers_2025-11-24.csv", "run_id"] == "r2" and ledger.index.is_unique
+    assert bronze_to_silver(spark, cfg_for(tmp_path), "r3").nothing_new  # type: ignore[arg-type]
 
 
 def test_lost_rows_fail_the_run_loudly(

@@ -198,22 +198,25 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
                 5,
             ),  # an unusable copy does not make the usable one a duplicate
             (6, 100, 10, [], "a.csv", None, 6),
-            (7, 100, 10, [], "c.csv", None, 9),
+            (7, 100, 10, [], "c.csv", None, 9),  # copies with other values: the latest export wins
             (7, 100, 10, [], "b.csv", None, 8),
             (7, 100, 77, [], "c.csv", None, 3),  # a duplicate, and an orphan (product 77)
+            (8, 100, 11, [], "e.csv", None, 1),  # silver holds key 8 with product 10: a correction
         ],
         schema,
     )
     silver = tmp_path / "silver"
-    spark.createDataFrame([(4,)], "order_item_id bigint").write.format("delta").save(
-        str(silver / "order_items")
-    )
+    spark.createDataFrame(
+        [(4, 100, 10), (8, 100, 10)], "order_item_id bigint, order_id bigint, product_id bigint"
+    ).write.format("delta").save(str(silver / "order_items"))
     spark.createDataFrame([(100,)], "order_id bigint").write.format("delta").save(str(silver / "orders"))
-    spark.createDataFrame([(10,)], "product_id bigint").write.format("delta").save(str(silver / "products"))
+    spark.createDataFrame([(10,), (11,)], "product_id bigint").write.format("delta").save(
+        str(silver / "products")
+    )
     batch = with_usable(batch.withColumn("_id", F.monotonically_increasing_id()))
     batch = spark.createDataFrame(batch.collect(), batch.schema)  # fixed ids, as a materialized batch has
     rows = classify(spark, batch, table, str(tmp_path), ORDER_ITEMS).collect()
-    assert len(rows) == 13
+    assert len(rows) == 14
     assert {r["_sheet"]: r["_outcome"] for r in rows if r["_sheet"]} == {
         "WH-1": "written",
         "WH-2": "duplicate",
@@ -228,10 +231,12 @@ def test_classify_duplicates_in_the_batch_and_in_silver(spark, tmp_path: Path) -
         ("d.csv", 2): "duplicate",
         ("a.csv", 5): "quarantined",
         ("a.csv", 6): "written",
-        ("b.csv", 8): "written",
+        ("b.csv", 8): "duplicate",
         ("c.csv", 3): "duplicate",
-        ("c.csv", 9): "duplicate",
+        ("c.csv", 9): "written",
+        ("e.csv", 1): "written",
     }
+    assert [(r["_source_file"], r["_source_row"]) for r in rows if r["_updated"]] == [("e.csv", 1)]
     orphans = {(r["_source_file"], r["_source_row"]): r["_orphan_fks"] for r in rows if r["_orphan_fks"]}
     assert orphans == {("a.csv", 3): ["order_id"], ("c.csv", 3): ["product_id"]}
     assert all(r["_orphan_fks"] == [] for r in rows if (r["_source_file"], r["_source_row"]) not in orphans)
@@ -274,7 +279,7 @@ def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type
     spark.createDataFrame([(1,), (2,)], "order_id bigint").write.format("delta").save(
         str(tmp_path / "silver" / "orders")
     )
-    spark.createDataFrame([(10,)], "product_id bigint").write.format("delta").save(
+    spark.createDataFrame([(10,), (11,)], "product_id bigint").write.format("delta").save(
         str(tmp_path / "silver" / "products")
     )
     rows = spark.createDataFrame(
