@@ -211,6 +211,8 @@ def print_verdicts(verdicts, title: str) -> None:  # type: ignore[no-untyped-def
 def _validation_outcome(name: str, run_id: str, report) -> int:  # type: ignore[no-untyped-def]
     if report.verdicts:
         print_verdicts(report.verdicts, f"{name} {run_id}: expectations")
+    if report.reporting_problem:
+        print(f"{name} [{run_id}]: warning: {report.reporting_problem}", file=sys.stderr)
     if report.data_docs:
         console.print(f"Data Docs: {report.data_docs}")
     if report.failure is not None:

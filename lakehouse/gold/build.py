@@ -68,6 +68,7 @@ class GoldReport:
     mode: str = "full"  # full | incremental
     refreshed: dict[str, int] = field(default_factory=dict)  # incremental: fact rows recomputed
     unchanged: list[str] = field(default_factory=list)  # incremental: tables left as they were
+    reporting_problem: str | None = None  # results and Data Docs not recorded (the tables are published)
 
 
 def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
@@ -442,7 +443,7 @@ def silver_to_gold(
                 v.published = v.table not in report.blocked
             report.verdicts = gate.verdicts
             t0 = time.perf_counter()
-            report.data_docs = gate.record()
+            report.data_docs, report.reporting_problem = gate.record_after_commit()
             log.info("results and Data Docs recorded in %.1f s", time.perf_counter() - t0)
         if report.blocked:
             failed_verdicts = [v for v in report.verdicts if not v.passed]

@@ -404,6 +404,18 @@ class Gate:
             for c, r in zip(checks, _in_suite_order(failures, result.results), strict=True)
         }
 
+    def record_after_commit(self) -> tuple[str | None, str | None]:
+        """`record`, for a job whose tables are already committed: a failure here (a full disk under
+        the Data Docs) cannot undo them, so it is returned as one line, not raised. (index, problem)."""
+        try:
+            return self.record(), None
+        except Exception as exc:  # reporting must not fail a committed run
+            log.exception("%s: recording results and Data Docs failed", self.job)
+            return None, (
+                f"the tables are committed, but the expectation results and Data Docs were not recorded "
+                f"({type(exc).__name__}: {one_line(str(exc))}); record them with: lakehouse validate --root {self.root}"
+            )
+
     def record(self) -> str | None:
         """Results and scorecards to their Delta tables, and the Data Docs site; returns the site's index."""
         from lakehouse.core.delta import write_table

@@ -114,6 +114,7 @@ class RunReport:
     run_id: str
     sources: list[SourceReport] = field(default_factory=list)
     rejected: list[LandedFile] = field(default_factory=list)
+    reporting_problem: str | None = None  # results and Data Docs not recorded (the tables are committed)
     nothing_new: bool = False
     seconds: float = 0.0
     verdicts: list[quality.Verdict] = field(default_factory=list)
@@ -245,7 +246,7 @@ def bronze_to_silver(
         report.sources = list(totals.values())
         if gate is not None:
             report.verdicts = gate.verdicts
-            report.data_docs = gate.record()
+            report.data_docs, report.reporting_problem = gate.record_after_commit()
             failed = [v for v in gate.verdicts if not v.passed]
             if failed:
                 held = [t.name for s in sorted(blocked, key=list(SOURCES).index) for t in targets_of(s)]

@@ -718,3 +718,24 @@ def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
     ]
     assert sorted(reordered["row"]) == sorted(want["row"])
     assert "Desk lamp\nwith dimmer" in set(silver(tmp_path, "products_history")["name"])
+
+
+def test_a_reporting_failure_after_the_commit_cannot_undo_it(
+    tmp_path: Path, spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakehouse.quality import gates
+
+    generate(str(tmp_path), _settings_tiny(), days=2)  # type: ignore[arg-type]
+
+    def disk_full(self: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gates.Gate, "record", disk_full)
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "full-disk")  # type: ignore[arg-type]
+    assert report.failure is None and "No space left on device" in (report.reporting_problem or "")
+    assert "lakehouse validate" in (report.reporting_problem or "")
+    ledger = silver(tmp_path, "_ingest_ledger")
+    assert (ledger["run_id"] == "full-disk").all() and ledger["rows_written"].sum() > 0
+    monkeypatch.undo()
+    again = bronze_to_silver(spark, cfg_for(tmp_path), "after")  # type: ignore[arg-type]
+    assert again.nothing_new  # nothing is booked twice as duplicates
