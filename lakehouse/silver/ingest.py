@@ -420,6 +420,7 @@ def _ingest_source(
             repairs("nulled:").alias("nul"),
             F.sum(F.when(written_row & (F.size("_orphan_fks") > 0), 1)).alias("orph"),
             F.sum(F.when(written_row & F.col("_updated"), 1)).alias("upd"),
+            F.sum(F.when(written_row & F.col("_recovered"), 1)).alias("rec"),
         )
         .collect()
     )  # one pass: the counts, the repairs and orphans of the written rows, and each file's outcomes
@@ -430,8 +431,8 @@ def _ingest_source(
         sum(int(r["n"]) for r in per_file if r["_outcome"] == k)
         for k in ("written", "quarantined", "duplicate")
     )
-    sr.values_repaired, sr.values_nulled, sr.orphans, sr.rows_updated = (
-        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph", "upd")
+    sr.values_repaired, sr.values_nulled, sr.orphans, sr.rows_updated, recovered = (
+        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph", "upd", "rec")
     )
     seen = sum(int(r["n"]) for r in per_file)
 
@@ -467,14 +468,17 @@ def _ingest_source(
             # New keys are appended: classification already left out every key the table holds, so this
             # is MERGE ... WHEN NOT MATCHED INSERT without scanning the whole table. The few corrected
             # rows of re-exported files replace theirs by key.
-            if sr.rows_updated:
-                new = table_batch(written.where(~F.col("_updated")), table)
-                append_rows(
-                    new, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > sr.rows_updated
-                )
-                merge_upsert(
-                    spark, table_batch(written.where("_updated"), table), table.uri(cfg.root), table.merge_key
-                )
+            if sr.rows_updated or recovered:  # only new rows are appended
+                new = table_batch(written.where(~F.col("_updated") & ~F.col("_recovered")), table)
+                fresh = sr.rows_written - sr.rows_updated - recovered
+                append_rows(new, table.uri(cfg.root), table.partition_by, has_rows=fresh > 0)
+                if sr.rows_updated:
+                    merge_upsert(
+                        spark,
+                        table_batch(written.where("_updated"), table),
+                        table.uri(cfg.root),
+                        table.merge_key,
+                    )
             else:
                 append_rows(rows, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > 0)
     after = row_count(spark, primary.uri(cfg.root))
@@ -493,10 +497,16 @@ def _ingest_source(
 
     # Nothing lost: every landed row is accounted for, and the rows called written are really there.
     _check_counts(sr, seen)
-    if after - before != sr.rows_written - sr.rows_updated:
+    if after - before != sr.rows_written - sr.rows_updated - recovered:
         raise ReconciliationError(
-            f"{source}: {sr.rows_written - sr.rows_updated} rows classified as new, but {primary.name} grew by "
-            f"{after - before}; was the table changed by another writer during this run?"
+            f"{source}: {sr.rows_written - sr.rows_updated - recovered} rows classified as new, but {primary.name} "
+            f"grew by {after - before}; was the table changed by another writer during this run?"
+        )
+    if recovered:
+        log.warning(
+            "%s: %d row(s) written by a run killed before its ledger commit credited to their files",
+            source,
+            recovered,
         )
     if sr.rows_updated:
         log.warning(
@@ -617,7 +627,8 @@ def content_hash(table: SilverTable, columns: Iterable[str]) -> Column:
 
 def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root: str) -> DataFrame:
     """`_id` of the usable rows that are duplicates, with `_updated` for the ones that are not but
-    replace a row silver holds.
+    replace a row silver holds, and `_recovered` for the ones silver already holds from this file and
+    row, written by a run killed before its ledger commit (credited to the file, not written again).
 
     A key (or key and version) seen several times in the batch is written once: the first copy when all
     copies have the same values, else the latest export (file, then row), a correction. A key already in
@@ -646,7 +657,7 @@ def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root
             }
         )
         .where(F.when(F.col("_versions") == 1, F.col("_rank") > 1).otherwise(F.col("_last") > 1))
-        .select("_id", F.lit(False).alias("_updated"))
+        .select("_id", F.lit(False).alias("_updated"), F.lit(False).alias("_recovered"))
     )
     if existing is None:
         return ranked
@@ -655,9 +666,33 @@ def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root
         existing = (
             existing.where(F.col(part).between(lo, hi)) if lo is not None else existing.where(F.lit(False))
         )
-    held = existing.select(*key, content_hash(primary, compared).alias("_held"))
-    in_silver = usable.join(held, key, "inner").select(
-        "_id", (F.col("_content") != F.col("_held")).alias("_updated")
+    held = existing.select(
+        *key,
+        content_hash(primary, compared).alias("_held"),
+        F.col("_source_file").alias("_held_file"),
+        F.col("_source_row").alias("_held_row"),
+        F.col("_run_id").alias("_held_by"),
+    )
+    # A row silver holds from this very file and row, by a run the ledger does not credit with the
+    # file (a run killed before its ledger commit), is this file's row: written, not a duplicate.
+    ledger_uri = silver_uri(root, LEDGER)
+    credited = (
+        read_table(spark, ledger_uri).select(
+            F.col("path").alias("_held_file"), F.col("run_id").alias("_credited")
+        )
+        if table_exists(ledger_uri)
+        else spark.createDataFrame([], "_held_file string, _credited string")
+    )
+    same = F.col("_content") == F.col("_held")
+    mine = (
+        (F.col("_held_file") == F.col("_source_file"))
+        & (F.col("_held_row") == F.col("_source_row"))
+        & ~F.coalesce(F.col("_held_by") == F.col("_credited"), F.lit(False))
+    )
+    in_silver = (
+        usable.join(held, key, "inner")
+        .join(F.broadcast(credited), "_held_file", "left")
+        .select("_id", (~same).alias("_updated"), (same & mine).alias("_recovered"))
     )
     # A copy the batch drops anyway stays a duplicate, whatever silver holds.
     return in_silver.join(ranked.select("_id"), "_id", "left_anti").unionByName(ranked)
@@ -675,9 +710,11 @@ def orphans(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataF
 
 
 def row_flags(duplicate_ids: DataFrame, orphan_rows: DataFrame) -> DataFrame:
-    """The rows that are duplicates, updates or orphans, by `_id`: `_dup` (true: a duplicate, false:
-    an update of a row silver holds, null: neither) and `_orphan_fks`."""
-    flagged = duplicate_ids.select("_id", (~F.col("_updated")).alias("_dup"))
+    """The rows that are duplicates, updates, recovered or orphans, by `_id`: `_dup` (true: a
+    duplicate, false: an update of a row silver holds or one it already holds from a killed run, null:
+    neither), `_recovered` and `_orphan_fks`."""
+    dup = ~F.col("_updated") & ~F.col("_recovered")
+    flagged = duplicate_ids.select("_id", dup.alias("_dup"), "_recovered")
     return flagged.join(orphan_rows, "_id", "full")
 
 
@@ -693,7 +730,10 @@ def with_outcome(typed: DataFrame, flags: DataFrame) -> DataFrame:
     return (
         typed.join(F.broadcast(flags), "_id", "left")
         .withColumn("_outcome", outcome)
-        .withColumn("_updated", F.col("_usable") & F.coalesce(~F.col("_dup"), F.lit(False)))
+        .withColumn("_recovered", F.col("_usable") & F.coalesce("_recovered", F.lit(False)))
+        .withColumn(
+            "_updated", F.col("_usable") & ~F.col("_recovered") & F.coalesce(~F.col("_dup"), F.lit(False))
+        )
         .withColumn("_orphan_fks", F.coalesce("_orphan_fks", F.array().cast("array<string>")))
         .drop("_dup")
     )

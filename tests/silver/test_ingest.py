@@ -309,6 +309,12 @@ def test_a_killed_run_rerun_gives_the_same_tables(tmp_path: Path, spark: object)
         pd.testing.assert_frame_equal(
             _comparable(tmp_path / "killed", name), _comparable(tmp_path / "ref", name), obj=name
         )
+    # The rows the killed run had already written are credited to the files that brought them.
+    counts = ["path", "status", "rows_read", "rows_written", "rows_quarantined", "duplicates"]
+    pd.testing.assert_frame_equal(
+        silver(tmp_path / "killed", "_ingest_ledger")[counts].sort_values("path").reset_index(drop=True),
+        silver(tmp_path / "ref", "_ingest_ledger")[counts].sort_values("path").reset_index(drop=True),
+    )
 
 
 def test_runs_started_together_leave_exactly_the_tables_one_run_leaves(tmp_path: Path, spark: object) -> None:
