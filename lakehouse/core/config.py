@@ -20,7 +20,11 @@ from typing import Any
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-DEFAULT_CONF = PROJECT_DIR / "conf" / "lakehouse.yaml"
+# The defaults: conf/ and expectations/ of a checkout (or an editable install), else the copies an
+# installed wheel carries as package data (lakehouse/defaults/).
+PACKAGED = Path(__file__).resolve().parents[1] / "defaults"
+DEFAULTS = PROJECT_DIR if (PROJECT_DIR / "conf" / "lakehouse.yaml").is_file() else PACKAGED
+DEFAULT_CONF = DEFAULTS / "conf" / "lakehouse.yaml"
 
 ENGINE_MODES = ("auto", "embedded", "remote", "classic")
 LANDING_MODES = ("auto", "processes", "engine")
@@ -330,10 +334,14 @@ def load_config(
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must hold a mapping at the top level")
 
-    # Relative paths in a file under conf/ are relative to the project directory that holds conf/.
+    # Relative paths in a file under conf/ are relative to the project directory that holds conf/;
+    # in the defaults an installed package carries, to the working directory (data/ is the user's).
     base = conf_path.resolve().parent
     if base.name == "conf":
         base = base.parent
+    packaged = base == PACKAGED
+    if packaged:
+        base = Path.cwd()
     cfg = _build(Config, data, "", source)
     cfg = dataclasses.replace(cfg, source=source)
     cfg = _with(cfg, "storage.root", _resolve_root(cfg.storage.root, base, f"'storage.root' in {source}"))
@@ -341,7 +349,7 @@ def load_config(
     named = isinstance(data.get("quality"), Mapping) and data["quality"].get("expectations")
     expectations = Path(cfg.quality.expectations).expanduser()
     if not expectations.is_absolute():
-        expectations = (base if named else PROJECT_DIR) / expectations
+        expectations = (base if named and not packaged else DEFAULTS) / expectations
     cfg = _with(cfg, "quality.expectations", str(expectations))
     _validate(cfg)
 
