@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("step", choices=["bronze-to-silver", "silver-to-gold", "all"])
     _common(r, engine=True)
-    r.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    r.add_argument(
+        "--log-level", default="WARNING", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress lines on a terminal")
     r.add_argument(
         "--full", action="store_true", help="silver-to-gold: rebuild even if silver has not changed"
     )
@@ -238,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if getattr(args, flag)
         for a in (f"--{flag}", getattr(args, flag))
     ]
-    passed += ["--log-level", args.log_level, "--wait", str(args.wait)]
+    passed += ["--log-level", args.log_level, "--wait", str(args.wait), *(["--quiet"] if args.quiet else [])]
     if args.skip_validation:
         passed.append("--skip-validation")
     gold_args = [*passed, "--full"] if args.full else passed

@@ -14,7 +14,7 @@ from rich.table import Table
 from lakehouse.core.config import ConfigError, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
 from lakehouse.core.lease import JobLock, LockHeld
-from lakehouse.core.log import new_run_id, one_line, setup_logging
+from lakehouse.core.log import Progress, new_run_id, one_line, setup_logging
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 EXIT_LOCKED = 75  # another run of the job holds the lake (EX_TEMPFAIL: try again later)
@@ -28,7 +28,10 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
     )
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines on a terminal")
     p.add_argument(
         "--allow-rejected",
         action="store_true",
@@ -107,7 +110,7 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
         spark,
         cfg,
         run_id,
-        progress=lambda s, n: log.info("%s: %d new file(s)", s, n),
+        progress=None if args.quiet else Progress(run_id),
         validate=not args.skip_validation,
         guard=guard,
     )
@@ -157,8 +160,9 @@ def _silver_to_gold_step(spark, cfg, run_id, log, args, guard) -> int:  # type: 
     from lakehouse.gold.build import silver_to_gold
 
     report = silver_to_gold(
-        spark, cfg, run_id, full=args.full, validate=not args.skip_validation, guard=guard
-    )
+        spark, cfg, run_id, full=args.full, validate=not args.skip_validation, guard=guard,
+        progress=None if args.quiet else Progress(run_id),
+    )  # fmt: skip
     if report.nothing_new:
         console.print(
             f"[{run_id}] Silver has not changed since the last gold build: no gold table changed (--full rebuilds)."

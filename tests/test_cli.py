@@ -210,3 +210,30 @@ def test_rejected_files_exit_3_unless_allowed_and_gold_is_still_built(
     assert (tmp_path / "gold" / "fact_orders" / "_delta_log").is_dir()
     (tmp_path / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
     assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
+
+
+def test_a_run_on_a_terminal_says_what_it_is_doing_and_is_quiet_otherwise(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import sys
+
+    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
+    assert main(["run", "all", "--root", str(tmp_path), "--log-level", "warning"]) == 0
+    lines = [
+        x for x in capsys.readouterr().err.splitlines() if re.match(r"\[\d{8}T\d{6}Z-\w+ +[\d.]+ s\] ", x)
+    ]
+    said = "\n".join(lines)
+    for source in ("customers", "orders", "clickstream"):
+        assert re.search(rf"\] {source}: [\d,]+ files, [\d,]+ rows read", said), said
+    assert "batch 1 of 1:" in said and re.search(r"gold\.fact_orders: [\d,]+ rows staged", said), said
+    assert "gold tables staged and validated: publishing" in said
+    (tmp_path / "bronze" / "orders" / "orders_2099-01-03.csv").write_text("order_id\n")
+    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--quiet", "--allow-rejected"]) == 0
+    assert not re.search(r"\] orders: ", capsys.readouterr().err)  # --quiet: no progress lines
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log file: the summary only
+    (tmp_path / "bronze" / "orders" / "orders_2099-01-04.csv").write_text("order_id\n")
+    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
+    assert not re.search(r"\] orders: ", capsys.readouterr().err)

@@ -49,3 +49,26 @@ def setup_logging(run_id: str, level: str = "INFO") -> logging.Logger:
     for noisy in ("py4j", "pyspark", "urllib3", "grpc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger("lakehouse")
+
+
+class Progress:
+    """What a long job is doing, line by line, with its run id and the time since it started: on a
+    terminal (stderr), so a 30-day run is never silent for minutes; in the log at INFO either way."""
+
+    def __init__(self, run_id: str, enabled: bool | None = None) -> None:
+        import sys
+        import time
+
+        self.run_id, self._clock, self._started = run_id, time.perf_counter, time.perf_counter()
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def __call__(self, message: str) -> None:
+        import sys
+
+        logging.getLogger("lakehouse.progress").info("%s", message)
+        if self.enabled:
+            print(
+                f"[{self.run_id} {self._clock() - self._started:7.1f} s] {message}",
+                file=sys.stderr,
+                flush=True,
+            )

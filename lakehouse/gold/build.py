@@ -321,6 +321,7 @@ def silver_to_gold(
     full: bool = False,
     validate: bool = True,
     guard: Callable[[], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> GoldReport:
     """Refresh gold from what changed in silver since the last build (everything when there is no
     complete previous build, or with `full`); nothing when silver has not changed. `guard` runs before
@@ -361,6 +362,8 @@ def silver_to_gold(
         staged[name] = df
         if checks is not None:
             checks.submit(name, df)
+        if progress and getattr(progress, "enabled", True):  # a count: only for someone watching
+            progress(f"gold.{name}: {df.count():,} rows staged")
 
     def stage(tables: Mapping[str, DataFrame | list[DataFrame]]) -> None:
         for name, df in tables.items():
@@ -419,6 +422,8 @@ def silver_to_gold(
             log.warning("validation skipped (--skip-validation): gold published without its expectations")
         if guard is not None:
             guard()
+        if progress:
+            progress(f"{len(staged)} gold tables staged and validated: publishing")
         for name, df in staged.items():
             if name in report.blocked:  # kept for inspection; readers keep the published version
                 quality.keep_rejected(df, root, run_id, "gold", name)

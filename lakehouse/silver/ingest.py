@@ -181,7 +181,7 @@ def bronze_to_silver(
     spark: SparkSession,
     cfg: Config,
     run_id: str,
-    progress=None,  # type: ignore[no-untyped-def]
+    progress: Callable[[str], None] | None = None,
     validate: bool = True,
     guard: Callable[[], None] | None = None,
 ) -> RunReport:
@@ -224,11 +224,13 @@ def bronze_to_silver(
             files = [f for f in batch if f.source not in blocked]
             if not files:
                 continue
-            if len(batches) > 1:
-                log.warning(
-                    "batch %d of %d: %d files, %s, %s to %s", number, len(batches), len(files),
-                    _size(sum(f.size for f in files)), *_day_range(files),
-                )  # fmt: skip
+            if len(batches) > 1 or progress:
+                first, last = _day_range(files)
+                what = f"batch {number} of {len(batches)}: {len(files):,} files, {_size(sum(f.size for f in files))}, {first} to {last}"
+                if progress:
+                    progress(what)
+                elif len(batches) > 1:
+                    log.warning("%s", what)
             if guard is not None:
                 guard()
             staging = storage.join(root, "_staging", "bronze_to_silver", run_id, f"batch-{number:04d}")
@@ -280,7 +282,7 @@ def _ingest_batch(
     staging: str,
     lander: Executor | None,
     gate: quality.Gate | None,
-    progress=None,  # type: ignore[no-untyped-def]
+    progress: Callable[[str], None] | None = None,
 ) -> list[tuple[SourceReport, list[LandedFile]]]:
     """One batch: land, type, classify, validate and merge each source, then record the batch in
     ingest_runs and, last, its files in the ledger."""
@@ -307,8 +309,6 @@ def _ingest_batch(
     ledger_rows: list[dict[str, object]] = []
     runs: list[dict[str, object]] = []
     for source, source_files in by_source.items():
-        if progress:
-            progress(source, len(source_files))
         t0 = time.perf_counter()
         landing = waits[source]()
         log.info(
@@ -326,6 +326,11 @@ def _ingest_batch(
         )
         sr.seconds = round(time.perf_counter() - t0 + (landing.seconds if lander is not None else 0), 3)
         out.append((sr, landed))
+        if progress:
+            progress(
+                f"{source}: {sr.files:,} files, {sr.rows_read:,} rows read, {sr.rows_written:,} written, "
+                f"{sr.rows_quarantined:,} quarantined, {sr.duplicates:,} duplicates ({sr.seconds:.1f} s)"
+            )
         runs.append(
             dict(
                 {k: v for k, v in asdict(sr).items() if k != "rows_updated"},  # in the log and summary only
