@@ -96,13 +96,24 @@ def test_run_bronze_to_silver_then_nothing_new(
 
 
 def test_run_all_builds_silver_then_gold_under_a_root_with_odd_characters(
-    tmp_path: Path, spark: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, spark: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import re
+    import sys
+
     root = tmp_path / "my lake's `odd` \u00e9t\u00e9"  # a space, a quote, backticks, non-ASCII letters
     assert main(["generate", "--root", str(root), *ARGS]) == 0
-    assert main(["run", "all", "--root", str(root)]) == 0
-    out = capsys.readouterr().out
+    capsys.readouterr()
+    with monkeypatch.context() as terminal:  # on a terminal a run says what it is doing
+        terminal.setattr(sys.stderr, "isatty", lambda: True)
+        assert main(["run", "all", "--root", str(root), "--log-level", "warning"]) == 0
+    out, err = capsys.readouterr()
     assert "bronze_to_silver" in out and "fact_orders" in out and "Totals reconcile" in out
+    said = "\n".join(x for x in err.splitlines() if re.match(r"\[\d{8}T\d{6}Z-\w+ +[\d.]+ s\] ", x))
+    for source in ("customers", "orders", "clickstream"):
+        assert re.search(rf"\] {source}: [\d,]+ files, [\d,]+ rows read", said), said
+    assert "batch 1 of 1:" in said and re.search(r"gold\.fact_orders: [\d,]+ rows staged", said), said
+    assert "gold tables staged and validated: publishing" in said
     assert [p.name for p in tmp_path.iterdir()] == [root.name]  # no percent-encoded sibling folders
     tables = [p.parent for p in root.glob("*/*/_delta_log")]
     assert len(tables) > 25
@@ -113,7 +124,8 @@ def test_run_all_builds_silver_then_gold_under_a_root_with_odd_characters(
     runs = read_table(spark, str(root / "silver" / INGEST_RUNS))
     assert bench._rows(out) == runs.agg(F.sum("rows_read")).first()[0] > 0
     assert main(["run", "all", "--root", str(root)]) == 0  # found again: nothing is taken in twice
-    assert "Nothing new in bronze" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Nothing new in bronze" in out and not re.search(r"\] orders: ", err)  # not a terminal: quiet
     found = register_tables(spark, str(root))
     assert "fact_orders" in found["gold"]
     facts = DeltaTable(str(root / "gold" / "fact_orders")).to_pyarrow_table().num_rows
@@ -210,30 +222,3 @@ def test_rejected_files_exit_3_unless_allowed_and_gold_is_still_built(
     assert (tmp_path / "gold" / "fact_orders" / "_delta_log").is_dir()
     (tmp_path / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
     assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
-
-
-def test_a_run_on_a_terminal_says_what_it_is_doing_and_is_quiet_otherwise(
-    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import re
-    import sys
-
-    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
-    capsys.readouterr()
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal
-    assert main(["run", "all", "--root", str(tmp_path), "--log-level", "warning"]) == 0
-    lines = [
-        x for x in capsys.readouterr().err.splitlines() if re.match(r"\[\d{8}T\d{6}Z-\w+ +[\d.]+ s\] ", x)
-    ]
-    said = "\n".join(lines)
-    for source in ("customers", "orders", "clickstream"):
-        assert re.search(rf"\] {source}: [\d,]+ files, [\d,]+ rows read", said), said
-    assert "batch 1 of 1:" in said and re.search(r"gold\.fact_orders: [\d,]+ rows staged", said), said
-    assert "gold tables staged and validated: publishing" in said
-    (tmp_path / "bronze" / "orders" / "orders_2099-01-03.csv").write_text("order_id\n")
-    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--quiet", "--allow-rejected"]) == 0
-    assert not re.search(r"\] orders: ", capsys.readouterr().err)  # --quiet: no progress lines
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log file: the summary only
-    (tmp_path / "bronze" / "orders" / "orders_2099-01-04.csv").write_text("order_id\n")
-    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
-    assert not re.search(r"\] orders: ", capsys.readouterr().err)

@@ -131,3 +131,28 @@ def test_lakehouse_shell(published: Bronze) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "gold: dim_date" in out.stderr + out.stdout
     assert f"ROWS {len(table(published.root, 'gold', 'kpi_daily_sales'))}" in out.stdout
+
+
+def test_sessions_built_in_parts_are_the_sessions_built_at_once(
+    published: Bronze, spark: object, tmp_path: Path
+) -> None:
+    import math
+
+    from lakehouse.core.delta import materialize
+    from lakehouse.gold.build import build_dimensions, build_facts
+
+    root = str(published.root)
+    dims = {k: materialize(spark, v, str(tmp_path / k)) for k, v in build_dimensions(spark, root).items()}  # type: ignore[arg-type]
+    events = DeltaTable(str(published.root / "silver" / "clickstream_events")).to_pyarrow_table(
+        columns=["session_id"]
+    )
+    at_once = build_facts(spark, root, dims)["fact_sessions"]  # type: ignore[arg-type]
+    per_part = events.num_rows // 4
+    in_parts = build_facts(spark, root, dims, max_events_per_part=per_part)["fact_sessions"]  # type: ignore[arg-type]
+    assert len(at_once) == 1 and len(in_parts) == math.ceil(events.num_rows / per_part) >= 4
+    whole = materialize(spark, at_once, str(tmp_path / "whole")).toPandas()  # type: ignore[arg-type]
+    parts = materialize(spark, in_parts, str(tmp_path / "parts")).toPandas()  # type: ignore[arg-type]
+    key = ["session_id"]
+    pd.testing.assert_frame_equal(  # a session split between parts would be two rows
+        parts.sort_values(key).reset_index(drop=True), whole.sort_values(key).reset_index(drop=True)
+    )
