@@ -82,7 +82,10 @@ class ValidationFailed(RuntimeError):
 
     def __init__(self, verdicts: list[Verdict], where: str, held: list[str] | None = None) -> None:
         self.verdicts = verdicts
-        parts = [f"{v.suite} ({', '.join(o.label for o in v.critical_failures)})" for v in verdicts]
+        parts = [
+            f"{v.suite} ({', '.join(f'{o.label}: expected {o.check.expected()}, {o.found()}' for o in v.critical_failures)})"
+            for v in verdicts
+        ]
         also = sorted(set(held or []) - {v.table for v in verdicts})
         built_from = f"; also held back, being built from them: {', '.join(also)}" if also else ""
         super().__init__(
@@ -98,6 +101,31 @@ class Check:
     severity: str
     dimension: str
     notes: str = ""
+
+    def expected(self) -> str:
+        """What the expectation asks, for people: its band, set, type or share of rows."""
+
+        def shown(v: Any) -> str:
+            if isinstance(v, dict) and "$PARAMETER" in v:
+                return f"${v['$PARAMETER']}"
+            if isinstance(v, list | tuple):
+                return "{" + ", ".join(map(str, v[:6])) + (", ..." if len(v) > 6 else "") + "}"
+            return str(v)
+
+        k, parts = self.kwargs, []
+        if "min_value" in k or "max_value" in k:
+            lo, hi = k.get("min_value"), k.get("max_value")
+            parts.append(
+                f"between {shown(lo)} and {shown(hi)}" if lo is not None and hi is not None
+                else f"at least {shown(lo)}" if lo is not None else f"at most {shown(hi)}"
+            )  # fmt: skip
+        for name, words in (("value_set", "not in" if "not_be_in_set" in self.type else "in"), ("column_set", "columns"),
+                            ("type_", "of type"), ("regex", "matching")):  # fmt: skip
+            if name in k:
+                parts.append(f"{words} {shown(k[name])}")
+        if "mostly" in k:
+            parts.append(f"for at least {float(k['mostly']):.0%} of rows")
+        return ", ".join(parts) or self.type.removeprefix("expect_").replace("_", " ")
 
     @property
     def label(self) -> str:

@@ -401,3 +401,24 @@ def test_lakehouse_validate_on_demand(published: Bronze, capsys: pytest.CaptureF
     assert "gold.fact_orders" in out and "Data Docs:" in out and "gold.kpi_daily_sales" not in out
     assert main(["validate", "fact_nothing", "--root", str(published.root)]) == 2
     assert "no table 'fact_nothing'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (Check("expect_column_values_to_be_between", {"column": "days_to_ship", "min_value": 1, "max_value": 7}, "critical", "validity"), "between 1 and 7"),
+        (Check("expect_column_values_to_be_between", {"column": "revenue", "min_value": 0}, "critical", "validity"), "at least 0"),
+        (Check("expect_column_values_to_not_be_in_set", {"column": "customer_sk", "value_set": [-1], "mostly": 0.95}, "critical", "consistency"), "not in {-1}, for at least 95% of rows"),
+        (Check("expect_column_values_to_be_in_set", {"column": "status", "value_set": {"$PARAMETER": "allowed_status"}}, "critical", "validity"), "in $allowed_status"),
+        (Check("expect_column_values_to_not_be_null", {"column": "order_id"}, "critical", "completeness"), "column values to not be null"),
+    ],
+)  # fmt: skip
+def test_a_failed_expectation_says_what_was_expected_and_what_was_found(check: Check, expected: str) -> None:
+    assert check.expected() == expected
+    outcome = Outcome(check, False, "12", 3, 100, 3.0)
+    failure = quality.ValidationFailed(
+        [Verdict("gold", "fact_orders", 100, [outcome])], "/lake/_rejected/r1/gold"
+    )
+    assert f"gold.fact_orders ({check.label}: expected {expected}, 3 of 100 rows unexpected (3.00%))" in str(
+        failure
+    )
