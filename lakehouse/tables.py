@@ -91,7 +91,8 @@ SILVER: dict[str, SilverTable] = {
 
 # Tables the ingestion keeps about itself.
 QUARANTINE = "quarantine"
-INGEST_RUNS = "ingest_runs"
+INGEST_RUNS = "ingest_runs"  # one row per source and completed run
+INGEST_BATCHES = "ingest_batches"  # one row per source and committed batch (a killed run keeps its own)
 LEDGER = "_ingest_ledger"
 # Tables the quality gates keep, under gold/: one row per expectation and run, one per table and run.
 DQ_RESULTS = "dq_results"
@@ -229,7 +230,7 @@ FUNNEL = ("visit", "product_view", "add_to_cart", "checkout_start", "purchase")
 
 def lake_tables(root: str) -> list[tuple[str, str, str]]:
     """(layer, name, uri) of every table the pipeline may keep under `root`, data and bookkeeping."""
-    silver = [*SILVER, QUARANTINE, INGEST_RUNS, LEDGER]
+    silver = [*SILVER, QUARANTINE, INGEST_RUNS, INGEST_BATCHES, LEDGER]
     gold = [*GOLD, DQ_RESULTS, DQ_SCORECARD, BUILD_LOG]
     return [("silver", n, silver_uri(root, n)) for n in silver] + [
         ("gold", n, storage.join(root, "gold", n)) for n in gold

@@ -56,17 +56,29 @@ from lakehouse.silver.transforms import (
     parse_events,
     typed_records,
 )
-from lakehouse.tables import INGEST_RUNS, LEDGER, QUARANTINE, SilverTable, silver_uri, targets_of
+from lakehouse.tables import (
+    INGEST_BATCHES,
+    INGEST_RUNS,
+    LEDGER,
+    QUARANTINE,
+    SilverTable,
+    silver_uri,
+    targets_of,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
-RUNS_SCHEMA = (
+_COUNTS = (
     "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
     "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE, "
-    "rows_held BIGINT, validation STRING, batch INT, landed_by STRING"
+    "rows_held BIGINT, validation STRING"
+)
+RUNS_SCHEMA = f"{_COUNTS}, batches INT, landed_by STRING"  # ingest_runs: one row per source and completed run
+BATCHES_SCHEMA = (
+    f"{_COUNTS}, batch INT, landed_by STRING"  # ingest_batches: one per source and committed batch
 )
 LEDGER_SCHEMA = (
     "path STRING, source STRING, size BIGINT, modified DOUBLE, sha256 STRING, run_id STRING, status STRING, reason STRING, rows_read BIGINT, "
@@ -94,6 +106,7 @@ class SourceReport:
     rows_updated: int = 0  # of rows_written: corrections from re-exported files that replaced silver's rows
     rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
     validation: str = "passed"  # passed | warnings | blocked | skipped
+    landed_by: tuple[str, ...] = ()  # host:pid of the processes that landed its files
 
     def plus(self, other: SourceReport) -> SourceReport:
         """Two batches' reports of one source as one: counts added, the worse validation kept."""
@@ -103,7 +116,19 @@ class SourceReport:
             if isinstance(v, int | float) and k != "source"
         }
         worst = max(self.validation, other.validation, key=VALIDATION_ORDER.index)
-        return SourceReport(self.source, **counts, validation=worst)
+        by = tuple(sorted({*self.landed_by, *other.landed_by}))
+        return SourceReport(self.source, **counts, validation=worst, landed_by=by)
+
+    def row(self, run_id: str, started_at: dt.datetime, **more: object) -> dict[str, object]:
+        """As ingest_runs and ingest_batches keep it."""
+        kept = {k: v for k, v in asdict(self).items() if k != "rows_updated"}  # in the log and summary only
+        return {
+            **kept,
+            "landed_by": ",".join(self.landed_by),
+            "run_id": run_id,
+            "started_at": started_at,
+            **more,
+        }
 
 
 VALIDATION_ORDER = ("skipped", "passed", "warnings", "blocked")
@@ -218,6 +243,7 @@ def bronze_to_silver(
         ship_code(spark)
     lander = landing_pool() if mode == "processes" else None
     totals: dict[str, SourceReport] = {}
+    batches_of: dict[str, int] = {}
     blocked: set[str] = set()  # sources held back: their later files wait for the next run too
     try:
         for number, batch in enumerate(batches, start=1):
@@ -243,9 +269,15 @@ def bronze_to_silver(
             for sr, landed in reports:
                 report.rejected += [lf for lf in landed if lf.status == "rejected"]
                 totals[sr.source] = totals[sr.source].plus(sr) if sr.source in totals else sr
+                batches_of[sr.source] = batches_of.get(sr.source, 0) + 1
                 if sr.validation == "blocked":
                     blocked.add(sr.source)
         report.sources = list(totals.values())
+        if totals:  # the run is complete: one row per source
+            rows = [sr.row(run_id, started_at, batches=batches_of[sr.source]) for sr in report.sources]
+            write_table(
+                spark.createDataFrame(rows, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append"
+            )
         if gate is not None:
             report.verdicts = gate.verdicts
             report.data_docs, report.reporting_problem = gate.record_after_commit()
@@ -285,7 +317,7 @@ def _ingest_batch(
     progress: Callable[[str], None] | None = None,
 ) -> list[tuple[SourceReport, list[LandedFile]]]:
     """One batch: land, type, classify, validate and merge each source, then record the batch in
-    ingest_runs and, last, its files in the ledger."""
+    ingest_batches and, last, its files in the ledger."""
     root = cfg.root
     by_source = {s: [f for f in files if f.source == s] for s in SOURCES}
     by_source = {s: fs for s, fs in by_source.items() if fs}
@@ -331,21 +363,14 @@ def _ingest_batch(
                 f"{source}: {sr.files:,} files, {sr.rows_read:,} rows read, {sr.rows_written:,} written, "
                 f"{sr.rows_quarantined:,} quarantined, {sr.duplicates:,} duplicates ({sr.seconds:.1f} s)"
             )
-        runs.append(
-            dict(
-                {k: v for k, v in asdict(sr).items() if k != "rows_updated"},  # in the log and summary only
-                run_id=run_id,
-                started_at=started_at,
-                batch=number,
-                landed_by=",".join(landing.landed_by),
-            )
-        )
+        sr.landed_by = tuple(landing.landed_by)
+        runs.append(sr.row(run_id, started_at, batch=number))
         if sr.validation == "blocked":  # not in the ledger: the next run takes these files in again
             log.error("%s: batch held back by failed critical expectations", source)
         else:
             ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
         log.info("%s: %s", source, asdict(sr))
-    write_table(spark.createDataFrame(runs, RUNS_SCHEMA), silver_uri(root, INGEST_RUNS), mode="append")
+    write_table(spark.createDataFrame(runs, BATCHES_SCHEMA), silver_uri(root, INGEST_BATCHES), mode="append")
     # The ledger last: a run killed before this point takes the same files in again next time.
     if ledger_rows:
         ledger = spark.createDataFrame(ledger_rows, LEDGER_SCHEMA)

@@ -31,6 +31,7 @@ VOLATILE = {
     "silver.quarantine": {"run_id", "quarantined_at"},
     "silver._ingest_ledger": {"run_id", "ingested_at"},
     "silver.ingest_runs": {"run_id", "started_at", "seconds", "landed_by"},
+    "silver.ingest_batches": {"run_id", "started_at", "seconds", "landed_by"},
     "gold.dq_results": {"run_id", "validated_at"},
     "gold.dq_scorecard": {"run_id", "validated_at"},
     "gold._build_log": {"run_id", "built_at", "silver_versions"},

@@ -582,7 +582,8 @@ def _batched(tmp_path: Path, max_bytes: str) -> Config:
 
 def test_a_backlog_taken_in_batches_gives_the_tables_of_one_run(tmp_path: Path, spark: object) -> None:
     """A clean world (no parent arrives after its rows) in batches of about a day: the same silver
-    tables as one batch, each batch committed with its own ledger and ingest_runs rows."""
+    tables as one batch, each batch committed with its own ledger and ingest_batches rows, and one
+    ingest_runs row per source for the run."""
     generate(str(tmp_path / "ref"), _settings_tiny(), days=4, clean=True)  # type: ignore[arg-type]
     shutil.copytree(tmp_path / "ref" / "bronze", tmp_path / "batched" / "bronze")
     # Without the gates: what batching may change is the tables, and the gates are tested elsewhere.
@@ -593,9 +594,15 @@ def test_a_backlog_taken_in_batches_gives_the_tables_of_one_run(tmp_path: Path, 
     )
     report = bronze_to_silver(spark, _batched(tmp_path, f"{day // 1024 + 64}k"), "batched", validate=False)  # type: ignore[arg-type]
     assert report.failure is None
+    batches = silver(tmp_path / "batched", "ingest_batches")
+    assert batches["batch"].nunique() >= 3, batches[["source", "batch"]]
+    assert set(batches.groupby("batch")["source"].apply(frozenset).iloc[0]) >= {"customers", "orders"}
     runs = silver(tmp_path / "batched", "ingest_runs")
-    assert runs["batch"].nunique() >= 3, runs[["source", "batch"]]
-    assert set(runs.groupby("batch")["source"].apply(frozenset).iloc[0]) >= {"customers", "orders"}
+    assert runs["source"].is_unique and (runs["run_id"] == "batched").all() and runs["batches"].max() >= 3
+    assert (
+        runs.set_index("source")["rows_read"].to_dict()
+        == batches.groupby("source")["rows_read"].sum().to_dict()
+    )
     ledger = silver(tmp_path / "batched", "_ingest_ledger")
     assert set(ledger["path"]) == set(silver(tmp_path / "ref", "_ingest_ledger")["path"])
     assert runs["rows_read"].sum() == sum(s.rows_read for s in report.sources)
@@ -623,6 +630,8 @@ def test_a_run_that_fails_in_a_later_batch_keeps_the_batches_it_finished(
     with pytest.raises(RuntimeError, match="killed"):
         bronze_to_silver(spark, cfg, "first")  # type: ignore[arg-type]
     assert len(silver(tmp_path / "batched", "_ingest_ledger")) == 2  # batches 1 and 2 are kept
+    assert sorted(silver(tmp_path / "batched", "ingest_batches")["batch"]) == [1, 2]
+    assert not (tmp_path / "batched" / "silver" / "ingest_runs").exists()  # the run never completed
     monkeypatch.setattr(ingest, "_ingest_batch", real)
     cfg = _batched(tmp_path, "1g")
     report = bronze_to_silver(spark, cfg, "second")  # type: ignore[arg-type]

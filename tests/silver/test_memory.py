@@ -72,8 +72,8 @@ def test_peak_memory_stays_flat_when_the_backlog_triples(worlds: dict[int, Path]
     small, large = worlds[2], worlds[6]
     assert _bronze_bytes(large) > 2.5 * _bronze_bytes(small)
     peaks = {days: _peak_mib(_copy(root, tmp_path / f"{days}d"), BATCH) for days, root in worlds.items()}
-    runs = DeltaTable(str(tmp_path / "6d" / "silver" / "_ingest_runs")).to_pandas()
-    assert runs["batch"].nunique() >= 5, "the six days were not taken in several batches"
+    batches = DeltaTable(str(tmp_path / "6d" / "silver" / "ingest_batches")).to_pandas()
+    assert batches["batch"].nunique() >= 5, "the six days were not taken in several batches"
     assert peaks[6] < 1.25 * peaks[2], f"peak memory grew with the backlog: {peaks}"
 
 
