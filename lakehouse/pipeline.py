@@ -119,10 +119,12 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
         return 0
     # Two tables, each readable at 100 columns: what became of the rows, then the values and checks.
     rows = Table(title=f"bronze_to_silver {run_id} ({report.seconds:.1f} s)")
-    checks = Table(title="rows updated by re-exports, values repaired and nulled, orphan rows kept")
+    checks = Table(
+        title="rows updated by re-exports, values repaired and nulled, orphans kept, rows with _rescued"
+    )
     for table, cols in (
         (rows, ("source", "files", "rejected", "read", "written", "quarantined", "duplicates", "held")),
-        (checks, ("source", "validation", "seconds", "updated", "repaired", "nulled", "orphans")),
+        (checks, ("source", "validation", "seconds", "updated", "repaired", "nulled", "orphans", "rescued")),
     ):
         for col in cols:
             table.add_column(
@@ -135,7 +137,7 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
         )  # fmt: skip
         checks.add_row(
             s.source, s.validation, f"{s.seconds:.1f}", f"{s.rows_updated:,}", f"{s.values_repaired:,}", f"{s.values_nulled:,}",
-            f"{s.orphans:,}",
+            f"{s.orphans:,}", f"{s.rows_rescued:,}",
         )  # fmt: skip
     console.print(rows)
     console.print(checks)

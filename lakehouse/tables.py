@@ -48,7 +48,9 @@ class SilverTable:
     def columns(self) -> list[tuple[str, str]]:
         src = self.contract
         base = [(c.name, SPARK_TYPES[c.kind]) for c in (*src.columns, *src.optional_columns)]
-        return [*base, *self.extra_columns, ("_orphan_fks", "ARRAY<STRING>"), *LINEAGE]
+        # _rescued: a file's columns the contract does not know, as JSON (CSV and workbooks name them)
+        rescued = [] if src.format == "jsonl" else [("_rescued", "STRING")]
+        return [*base, *self.extra_columns, ("_orphan_fks", "ARRAY<STRING>"), *rescued, *LINEAGE]
 
     @property
     def merge_key(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import math
 import multiprocessing
 import os
@@ -145,8 +146,16 @@ def raw_schema(source: Source) -> pa.Schema:
     if source.format == "jsonl":
         fields.append(("_file_date", pa.date32()))  # the date in the path, which events are judged by
     else:
+        fields.append(("_rescued", pa.string()))  # columns the contract does not know, as JSON
         fields += [(c.name, pa.string()) for c in (*source.columns, *source.optional_columns)]
     return pa.schema(fields)
+
+
+def rescued(header: list[str], names: list[str | None], fields: Iterable[object]) -> str | None:
+    """The values of a record's columns the contract does not know, as a JSON object by header name
+    (None when there are none), so an upstream addition is kept, not dropped."""
+    extra = {h.strip(): v for h, n, v in zip(header, names, fields, strict=False) if n is None and h.strip()}
+    return json.dumps(extra, ensure_ascii=False, default=str) if extra else None
 
 
 def capped(raw: str) -> str:
@@ -207,7 +216,7 @@ def header_notes(source: Source, header: list[str], names: list[str | None], whe
     if missing := [c for c in source.column_names if c not in names]:
         notes.append(f"header{where} lacks {', '.join(missing)}: its rows are quarantined as missing them")
     if unknown := [h for h, n in zip(header, names, strict=True) if n is None]:
-        notes.append(f"header{where} has unknown column(s) {', '.join(unknown)}: kept in the raw text only")
+        notes.append(f"header{where} has unknown column(s) {', '.join(unknown)}: kept in _rescued")
     return notes
 
 
@@ -253,13 +262,14 @@ def land_csv(source: Source, f: BronzeFile, data: bytes) -> tuple[pa.Table, list
     notes = header_notes(source, header, names, "")
     contract = [c.name for c in (*source.columns, *source.optional_columns)]
     columns: dict[str, list[str | None]] = {n: [] for n in contract}
-    rows, raws, defects = [], [], []
+    rows, raws, defects, extras = [], [], [], []
     for first, last, fields in csv_records(lines, len(header)):
         undecodable = any(bad[first : last + 1])
         ok = len(fields) == len(header) and not undecodable
         values = {n: v for n, v in zip(names, fields, strict=False) if n} if ok else {}
         for n in contract:
             columns[n].append(values.get(n))
+        extras.append(rescued(header, names, fields) if ok else None)
         rows.append(first)
         raws.append(capped("\n".join(lines[first : last + 1])))
         defects.append(None if ok else "bad_encoding" if undecodable else "malformed_row")
@@ -271,6 +281,7 @@ def land_csv(source: Source, f: BronzeFile, data: bytes) -> tuple[pa.Table, list
             "_row": pa.array(rows, pa.int32()),
             "_raw": raws,
             "_defect": pa.array(defects, pa.string()),
+            "_rescued": pa.array(extras, pa.string()),
             **columns,
         },
         schema=raw_schema(source),
@@ -349,7 +360,7 @@ def land_xlsx(
         raise FileRejected(f"not an XLSX workbook ({type(exc).__name__}: {exc})") from None
     contract = [c.name for c in (*source.columns, *source.optional_columns)]
     cols: dict[str, list[str | None]] = {n: [] for n in contract}
-    sheets, rows, raws, defects = [], [], [], []
+    sheets, rows, raws, defects, extras = [], [], [], [], []
     notes = []
     good_sheets = 0
     for number, ws in enumerate(wb.worksheets):
@@ -379,6 +390,7 @@ def land_xlsx(
             values = {n: t for n, t in zip(names, texts, strict=False) if n}
             for n in contract:
                 cols[n].append(None if unresolved else values.get(n))
+            extras.append(None if unresolved else rescued(header, names, texts))
             sheets.append(ws.title)
             rows.append(i)
             raw = [
@@ -402,6 +414,7 @@ def land_xlsx(
             "_row": pa.array(rows, pa.int32()),
             "_raw": raws,
             "_defect": pa.array(defects, pa.string()),
+            "_rescued": pa.array(extras, pa.string()),
             **cols,
         },
         schema=raw_schema(source),

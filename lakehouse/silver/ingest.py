@@ -61,6 +61,7 @@ from lakehouse.tables import (
     INGEST_RUNS,
     LEDGER,
     QUARANTINE,
+    SILVER,
     SilverTable,
     silver_uri,
     targets_of,
@@ -74,7 +75,7 @@ log = logging.getLogger(__name__)
 _COUNTS = (
     "run_id STRING, source STRING, started_at TIMESTAMP, files INT, files_rejected INT, rows_read BIGINT, rows_written BIGINT, "
     "rows_quarantined BIGINT, duplicates BIGINT, values_repaired BIGINT, values_nulled BIGINT, orphans BIGINT, seconds DOUBLE, "
-    "rows_held BIGINT, validation STRING"
+    "rows_held BIGINT, validation STRING, rows_rescued BIGINT"
 )
 RUNS_SCHEMA = f"{_COUNTS}, batches INT, landed_by STRING"  # ingest_runs: one row per source and completed run
 BATCHES_SCHEMA = (
@@ -104,6 +105,9 @@ class SourceReport:
     orphans: int = 0
     seconds: float = 0.0
     rows_updated: int = 0  # of rows_written: corrections from re-exported files that replaced silver's rows
+    rows_rescued: int = (
+        0  # of rows_written: rows with values of columns the contract does not know (_rescued)
+    )
     rows_held: int = 0  # usable rows held back because their batch failed a critical expectation
     validation: str = "passed"  # passed | warnings | blocked | skipped
     landed_by: tuple[str, ...] = ()  # host:pid of the processes that landed its files
@@ -238,7 +242,10 @@ def bronze_to_silver(
         log.warning(
             "validation skipped (--skip-validation): silver batches merged without their expectations"
         )
-    add_missing_columns(spark, silver_uri(root, QUARANTINE), QUARANTINE_RESOLUTION)  # from earlier versions
+    # Tables an earlier version wrote get the columns this one adds (null in their rows).
+    add_missing_columns(spark, silver_uri(root, QUARANTINE), QUARANTINE_RESOLUTION)
+    for table in SILVER.values():
+        add_missing_columns(spark, table.uri(root), dict(table.columns()))
     if mode == "engine":
         ship_code(spark)
     lander = landing_pool() if mode == "processes" else None
@@ -451,6 +458,11 @@ def _ingest_source(
             F.sum(F.when(written_row & (F.size("_orphan_fks") > 0), 1)).alias("orph"),
             F.sum(F.when(written_row & F.col("_updated"), 1)).alias("upd"),
             F.sum(F.when(written_row & F.col("_recovered"), 1)).alias("rec"),
+            F.sum(
+                F.when(written_row & F.col("_rescued").isNotNull(), 1)
+                if "_rescued" in batch.columns
+                else F.lit(0)
+            ).alias("resc"),
         )
         .collect()
     )  # one pass: the counts, the repairs and orphans of the written rows, and each file's outcomes
@@ -461,8 +473,8 @@ def _ingest_source(
         sum(int(r["n"]) for r in per_file if r["_outcome"] == k)
         for k in ("written", "quarantined", "duplicate")
     )
-    sr.values_repaired, sr.values_nulled, sr.orphans, sr.rows_updated, recovered = (
-        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph", "upd", "rec")
+    sr.values_repaired, sr.values_nulled, sr.orphans, sr.rows_updated, recovered, sr.rows_rescued = (
+        sum(int(r[k] or 0) for r in per_file) for k in ("rep", "nul", "orph", "upd", "rec", "resc")
     )
     seen = sum(int(r["n"]) for r in per_file)
 

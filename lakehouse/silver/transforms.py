@@ -104,7 +104,9 @@ def typed_records(raw: DataFrame, source: Source) -> DataFrame:
     (a parsed value referenced five times in one expression would be parsed five times)."""
     cols = [c for c in (*source.columns, *source.optional_columns) if c.name in raw.columns]
     passthrough = [
-        n for n in ("_file", "_sheet", "_row", "_raw", "_defect", "_file_date") if n in raw.columns
+        n
+        for n in ("_file", "_sheet", "_row", "_raw", "_defect", "_file_date", "_rescued")
+        if n in raw.columns
     ]
     parsed = []
     for c in cols:

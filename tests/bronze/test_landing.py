@@ -74,7 +74,8 @@ def test_csv_headers_are_matched_by_name_in_any_order_and_case(tmp_path: Path) -
         (r["order_item_id"], r["order_id"], r["product_id"], r["quantity"], r["item_price"]) for r in rows
     ] == [("1", "100001", "3", "2", "9.99")]
     assert rows[0]["_defect"] is None and rows[0]["_raw"] == "2,1,3,100001,9.99,hi"
-    assert notes == ["header has unknown column(s) gift_note: kept in the raw text only"]
+    assert rows[0]["_rescued"] == '{"gift_note": "hi"}'  # an upstream addition is kept, not dropped
+    assert notes == ["header has unknown column(s) gift_note: kept in _rescued"]
 
 
 def test_a_csv_header_without_a_column_lands_its_rows_without_it(tmp_path: Path) -> None:
@@ -142,6 +143,7 @@ def test_workbook_sheets_are_matched_by_name_and_unusable_rows_quarantined(tmp_p
     assert rows[1]["_raw"].endswith(",=B2*2")
     assert "header in sheet WH-02 lacks on_hand" in result.reason
     assert "header in sheet WH-02 has unknown column(s) on_hnad" in result.reason
+    assert rows[2]["_rescued"] == '{"on_hnad": "10"}' and rows[0]["_rescued"] is None
     assert "unexpected header in sheet Notes" in result.reason and "sheet left out" in result.reason
     plain = tmp_path / "inventory" / "inventory_2026-W03.xlsx"  # no formulas: read once
     data = _workbook(plain, {"WH-01": [cols, good]})

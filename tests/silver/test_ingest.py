@@ -678,6 +678,11 @@ def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
     wh02 = wb["WH-02"].max_row - 1
     # A byte order mark and the columns in reverse order: read by name, the same rows land.
     _rewrite_csv(bronze / "customers" / "customers_2025-11-25.csv", lambda rows: [r[::-1] for r in rows])
+    # A column the contract does not know: its values land in _rescued.
+    _rewrite_csv(
+        bronze / "shipments" / "shipments_2025-11-26.csv",
+        lambda rows: [[*rows[0], "weight_kg"], *[[*r, f"{i}.5"] for i, r in enumerate(rows[1:], start=1)]],
+    )
     # A name with a line break inside quotes is one record.
     touched = set(defects[defects["file"] == "products/products_2025-11-24.csv"]["row"])
     plain = next(i for i in range(1, expected["products/products_2025-11-24.csv"] + 1) if i not in touched)
@@ -730,6 +735,15 @@ def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
     ]
     assert sorted(reordered["row"]) == sorted(want["row"])
     assert "Desk lamp\nwith dimmer" in set(silver(tmp_path, "products_history")["name"])
+    shipments = silver(tmp_path, "shipments")
+    kept = shipments[shipments["_source_file"] == "shipments/shipments_2025-11-26.csv"]
+    assert len(kept) > 0 and set(kept["_rescued"]) == {
+        f'{{"weight_kg": "{r}.5"}}' for r in kept["_source_row"]
+    }
+    assert (
+        shipments[shipments["_source_file"] != "shipments/shipments_2025-11-26.csv"]["_rescued"].isna().all()
+    )
+    assert {s.source: s.rows_rescued for s in report.sources}["shipments"] == len(kept)
 
 
 def test_a_reporting_failure_after_the_commit_cannot_undo_it(
