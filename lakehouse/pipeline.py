@@ -143,6 +143,8 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
     console.print(checks)
     for lf in report.rejected:
         console.print(f"rejected {lf.file.path}: {lf.reason}")
+    for lf in report.noted:
+        console.print(f"noted {lf.file.path}: {lf.reason}")
     console.print(
         "Every row read is written, quarantined (silver/quarantine), counted as a duplicate, or held back "
         "with its batch for the next run."

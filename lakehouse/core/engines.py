@@ -156,6 +156,22 @@ def classic_spark_conf(
     return conf
 
 
+def jars_tried(conf: Mapping[str, str], existing: Mapping[str, str]) -> str:
+    """Which way of providing the Delta jars this session tried, for the message when it failed."""
+    if "spark.jars" in conf and conf["spark.jars"] != existing.get("spark.jars"):
+        return f"tried the jars of engine.classic.delta_jars_dir ({conf['spark.jars']})"
+    if "spark.jars.packages" in conf and conf["spark.jars.packages"] != existing.get("spark.jars.packages"):
+        return f"tried Maven coordinates {conf['spark.jars.packages']} (spark.jars.packages, resolved by Ivy)"
+    given = {
+        k: existing[k]
+        for k in ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath")
+        if k in existing
+    }
+    if given:
+        return "tried what the launch supplied (" + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
+    return "tried the jars under SPARK_HOME/jars"
+
+
 def _delta_help() -> str:
     return (
         "Provide the Delta Lake jars in one of these ways: launch with "
@@ -247,7 +263,8 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
         if jvm_log is not None:
             cause += f"; the JVM's output is in {jvm_log}" + _ivy_failure(jvm_log)
         raise DeltaUnavailableError(
-            f"the classic Spark session could not start with Delta Lake ({cause}). " + _delta_help()
+            f"the classic Spark session could not start with Delta Lake ({cause}); {jars_tried(conf, existing)}. "
+            + _delta_help()
         ) from None
     if jvm_log is not None:
         log.info("classic Spark session started; the JVM's console output goes to %s", jvm_log)
@@ -259,7 +276,8 @@ def _classic(cfg: Config, app_name: str) -> SparkSession:
     except Exception:
         session.stop()
         raise DeltaUnavailableError(
-            f"the Delta Lake classes ({DELTA_CATALOG}) are not on the classpath. " + _delta_help()
+            f"the Delta Lake classes ({DELTA_CATALOG}) are not on the classpath; {jars_tried(conf, existing)}. "
+            + _delta_help()
         ) from None
     return session
 

@@ -143,6 +143,7 @@ class RunReport:
     run_id: str
     sources: list[SourceReport] = field(default_factory=list)
     rejected: list[LandedFile] = field(default_factory=list)
+    noted: list[LandedFile] = field(default_factory=list)  # ingested with a note (a sheet left out, a column)
     reporting_problem: str | None = None  # results and Data Docs not recorded (the tables are committed)
     nothing_new: bool = False
     seconds: float = 0.0
@@ -275,6 +276,7 @@ def bronze_to_silver(
                 storage.delete_tree(staging)
             for sr, landed in reports:
                 report.rejected += [lf for lf in landed if lf.status == "rejected"]
+                report.noted += [lf for lf in landed if lf.status == "ingested" and lf.warnings]
                 totals[sr.source] = totals[sr.source].plus(sr) if sr.source in totals else sr
                 batches_of[sr.source] = batches_of.get(sr.source, 0) + 1
                 if sr.validation == "blocked":

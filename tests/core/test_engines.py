@@ -198,6 +198,22 @@ def test_classic_conf_keeps_delta_supplied_by_spark_submit(tmp_path: Path) -> No
     assert "spark.jars.packages" not in conf
 
 
+def test_the_way_of_providing_delta_that_was_tried_is_named() -> None:
+    from lakehouse.core.engines import jars_tried
+
+    assert (
+        jars_tried({"spark.jars": "/j/delta-spark.jar"}, {})
+        == "tried the jars of engine.classic.delta_jars_dir (/j/delta-spark.jar)"
+    )
+    assert jars_tried({"spark.jars.packages": "io.delta:x:1"}, {}).startswith(
+        "tried Maven coordinates io.delta:x:1"
+    )
+    assert (
+        jars_tried({}, {"spark.jars": "/opt/d.jar"})
+        == "tried what the launch supplied (spark.jars=/opt/d.jar)"
+    )
+
+
 def test_classic_conf_takes_jars_from_a_directory_and_extra_settings(tmp_path: Path) -> None:
     jars = tmp_path / "jars"
     jars.mkdir()
@@ -248,6 +264,7 @@ def test_classic_session_whose_delta_jars_cannot_be_resolved_fails_in_one_line(t
     assert len(lines) == 1, out.stderr[-3000:]
     assert lines[0].startswith("lakehouse engine-check: the classic Spark session could not start")
     assert "unresolved dependency: io.delta#delta-nonexistent_2.13;0.0.1" in lines[0]
+    assert "tried Maven coordinates io.delta:delta-nonexistent_2.13:0.0.1 (spark.jars.packages" in lines[0]
     for way in ("--packages", "--jars", "delta_jars_dir", "lakehouse fetch-jars", "--engine embedded"):
         assert way in lines[0]
     assert "::::" not in out.stdout and "Exception in thread" not in out.stdout

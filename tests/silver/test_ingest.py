@@ -674,8 +674,13 @@ def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
     for cell in wb["WH-02"][1]:
         if cell.value == "on_hand":
             cell.value = "on_hnad"
+    wb["WH-01"].cell(row=2, column=4).value = "=E2*2"  # a formula saved without its value
     wb.save(bronze / "inventory" / "inventory_2025-W48.xlsx")
     wh02 = wb["WH-02"].max_row - 1
+    # A 200,000-character garbage line in a CSV file: quarantined with its start, length and hash.
+    orders = bronze / "orders" / "orders_2025-11-27.csv"
+    orders.write_text(orders.read_text() + "x" * 200_000 + "\n")
+    expected["orders/orders_2025-11-27.csv"] += 1
     # A byte order mark and the columns in reverse order: read by name, the same rows land.
     _rewrite_csv(bronze / "customers" / "customers_2025-11-25.csv", lambda rows: [r[::-1] for r in rows])
     # A column the contract does not know: its values land in _rescued.
@@ -723,8 +728,18 @@ def test_every_bad_file_is_ingested_or_rejected_and_every_row_accounted_for(
         taken["rows_read"] == taken["rows_written"] + taken["rows_quarantined"] + taken["duplicates"]
     ).all()
     assert "lacks on_hand" in ledger.loc["inventory/inventory_2025-W48.xlsx", "reason"]
+    assert {"inventory/inventory_2025-W48.xlsx", "shipments/shipments_2025-11-26.csv"} <= {
+        lf.file.path for lf in report.noted
+    }  # the summary names the files that landed with a note
 
     q = silver(tmp_path, "quarantine")
+    formula = q[(q["file"] == "inventory/inventory_2025-W48.xlsx") & (q["sheet"] == "WH-01")]
+    assert formula["reasons"].map(list).tolist() == [["formula_without_value"]] and formula[
+        "row"
+    ].tolist() == [1]
+    huge = q[(q["file"] == "orders/orders_2025-11-27.csv") & q["raw"].str.startswith("xxxx")]
+    assert len(huge) == 1 and "200,000 characters in all, sha256 " in huge["raw"].iloc[0]
+    assert len(huge["raw"].iloc[0]) < 70_000 and huge["reasons"].map(list).tolist() == [["malformed_row"]]
     sheet = q[(q["file"] == "inventory/inventory_2025-W48.xlsx") & (q["sheet"] == "WH-02")]
     assert len(sheet) == wh02 and sheet["reasons"].map(list).map(["missing:on_hand"].__eq__).all()
     bad = q[(q["file"] == "order_items/order_items_2025-11-27.csv") & (q["row"] == latin1)]
