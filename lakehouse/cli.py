@@ -270,7 +270,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     run_id = args.run_id
     gate = validate_published(get_spark(cfg, "lakehouse-validate"), cfg, run_id, args.target)
     if not gate.verdicts:
-        console.print(f"No published {args.target} tables under {cfg.root}: run the pipeline first.")
+        which = "silver or gold" if args.target == "all" else args.target
+        print(
+            f"lakehouse validate: {cfg.root} holds no published {which} tables to validate; build them first "
+            f"with: lakehouse run all --root {cfg.root}",
+            file=sys.stderr,
+        )
         return 1
     docs = gate.record()
     print_verdicts(gate.verdicts, f"validate {args.target} {run_id} ({gate.seconds:.1f} s)")
@@ -310,7 +315,11 @@ def cmd_maintain(args: argparse.Namespace) -> int:
         args.tables,
     )
     if not done:
-        console.print(f"No tables under {cfg.root}: run the pipeline first.")
+        print(
+            f"lakehouse maintain: {cfg.root} holds no silver or gold tables to maintain; build them first "
+            f"with: lakehouse run all --root {cfg.root}",
+            file=sys.stderr,
+        )
         return 1
     table = Table(title="Maintained")
     for col in ("table", "files", "MiB", "compacted", "vacuumed", "by"):

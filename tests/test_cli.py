@@ -222,3 +222,11 @@ def test_rejected_files_exit_3_unless_allowed_and_gold_is_still_built(
     assert (tmp_path / "gold" / "fact_orders" / "_delta_log").is_dir()
     (tmp_path / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
     assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
+
+
+def test_validate_on_a_root_without_tables_says_so_in_one_line(
+    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path} holds no published silver or gold tables to validate" in err and err.count("\n") == 1

@@ -93,7 +93,8 @@ def test_maintain_command_prints_what_it_did(built: Path, capsys: pytest.Capture
 
 def test_maintain_on_an_empty_root_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["maintain", "--root", str(tmp_path)]) == 1
-    assert "No tables" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert "holds no silver or gold tables to maintain" in err and err.count("\n") == 1
 
 
 def test_maintain_only_the_tables_named(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
