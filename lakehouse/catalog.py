@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
-    """Create the `silver` and `gold` databases and a table for every Delta table present under `root`.
+    """Create the `silver` and `gold` databases and a table for every Delta table present under `root`
+    (replacing what those names pointed to before in this session).
     The databases' own location is inside the lake (`<root>/_catalog`), so nothing lands in the
     working directory's spark-warehouse."""
     root = root.rstrip("/")
@@ -36,7 +37,10 @@ def register_tables(spark: SparkSession, root: str) -> dict[str, list[str]]:
     for layer, name, uri in lake_tables(root):
         if table_exists(uri):
             where = sql_string(storage.spark_path(uri))
-            spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.`{name}` USING DELTA LOCATION {where}")
+            # Replaced, not kept: the name may point to another lake's table from earlier in the session
+            # (an external table: dropping its entry leaves its files).
+            spark.sql(f"DROP TABLE IF EXISTS {layer}.`{name}`")
+            spark.sql(f"CREATE TABLE {layer}.`{name}` USING DELTA LOCATION {where}")
             found[layer].append(name)
     return found
 

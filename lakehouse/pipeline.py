@@ -213,9 +213,7 @@ def print_verdicts(verdicts, title: str) -> None:  # type: ignore[no-untyped-def
     console.print(table)
     for v in verdicts:
         for o in v.critical_failures + v.warnings:
-            console.print(
-                f"  {v.suite}: {o.check.severity} {o.label}: expected {o.check.expected()}; {o.found()}"
-            )
+            console.print(f"  {v.suite}: {o.check.severity} {o.label}: expected {o.wanted()}; {o.found()}")
 
 
 def _validation_outcome(name: str, run_id: str, report) -> int:  # type: ignore[no-untyped-def]

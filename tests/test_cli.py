@@ -101,14 +101,24 @@ def test_run_all_builds_silver_then_gold_under_a_root_with_odd_characters(
     import re
     import sys
 
+    from rich.console import Console
+
+    import lakehouse.pipeline
+
     root = tmp_path / "my lake's `odd` \u00e9t\u00e9"  # a space, a quote, backticks, non-ASCII letters
     assert main(["generate", "--root", str(root), *ARGS]) == 0
+    (root / "bronze" / "orders" / "orders_2099-01-01.csv").write_bytes(b"\x00\x01 not text")
     capsys.readouterr()
-    with monkeypatch.context() as terminal:  # on a terminal a run says what it is doing
+    with monkeypatch.context() as terminal:  # on a terminal of 100 columns a run says what it is doing
         terminal.setattr(sys.stderr, "isatty", lambda: True)
-        assert main(["run", "all", "--root", str(root), "--log-level", "warning"]) == 0
+        terminal.setattr(lakehouse.pipeline, "console", Console(width=100))
+        # A rejected file: exit 3, and gold is still built from the rest.
+        assert main(["run", "all", "--root", str(root), "--log-level", "warning"]) == 3
     out, err = capsys.readouterr()
     assert "bronze_to_silver" in out and "fact_orders" in out and "Totals reconcile" in out
+    assert "1 bronze file(s) rejected whole" in err and "--allow-rejected" in err
+    assert "rejected orders/orders_2099-01-01.csv: binary content" in out
+    assert "…" not in out  # every number and name readable at 100 columns
     said = "\n".join(x for x in err.splitlines() if re.match(r"\[\d{8}T\d{6}Z-\w+ +[\d.]+ s\] ", x))
     for source in ("customers", "orders", "clickstream"):
         assert re.search(rf"\] {source}: [\d,]+ files, [\d,]+ rows read", said), said
@@ -126,6 +136,8 @@ def test_run_all_builds_silver_then_gold_under_a_root_with_odd_characters(
     assert main(["run", "all", "--root", str(root)]) == 0  # found again: nothing is taken in twice
     out, err = capsys.readouterr()
     assert "Nothing new in bronze" in out and not re.search(r"\] orders: ", err)  # not a terminal: quiet
+    (root / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
+    assert main(["run", "bronze-to-silver", "--root", str(root), "--allow-rejected"]) == 0
     found = register_tables(spark, str(root))
     assert "fact_orders" in found["gold"]
     facts = DeltaTable(str(root / "gold" / "fact_orders")).to_pyarrow_table().num_rows
@@ -202,26 +214,6 @@ def test_bronze_files_follow_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "bronze").rglob("*") if p.is_file()}
     assert modes == {0o644}, modes
-
-
-def test_rejected_files_exit_3_unless_allowed_and_gold_is_still_built(
-    tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from rich.console import Console
-
-    import lakehouse.pipeline
-
-    monkeypatch.setattr(lakehouse.pipeline, "console", Console(width=100))  # an ordinary terminal
-    assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
-    (tmp_path / "bronze" / "orders" / "orders_2099-01-01.csv").write_bytes(b"\x00\x01 not text")
-    assert main(["run", "all", "--root", str(tmp_path)]) == 3
-    captured = capsys.readouterr()
-    assert "1 bronze file(s) rejected whole" in captured.err and "--allow-rejected" in captured.err
-    assert "rejected orders/orders_2099-01-01.csv: binary content" in captured.out
-    assert "…" not in captured.out  # every number and name readable at 100 columns
-    assert (tmp_path / "gold" / "fact_orders" / "_delta_log").is_dir()
-    (tmp_path / "bronze" / "orders" / "orders_2099-01-02.csv").write_bytes(b"")
-    assert main(["run", "bronze-to-silver", "--root", str(tmp_path), "--allow-rejected"]) == 0
 
 
 def test_validate_on_a_root_without_tables_says_so_in_one_line(

@@ -17,6 +17,7 @@ not `a < b`: Sail 0.7.2's planner can fail estimating the selectivity of a compa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -83,7 +84,7 @@ class ValidationFailed(RuntimeError):
     def __init__(self, verdicts: list[Verdict], where: str, held: list[str] | None = None) -> None:
         self.verdicts = verdicts
         parts = [
-            f"{v.suite} ({', '.join(f'{o.label}: expected {o.check.expected()}, {o.found()}' for o in v.critical_failures)})"
+            f"{v.suite} ({', '.join(f'{o.label}: expected {o.wanted()}, {o.found()}' for o in v.critical_failures)})"
             for v in verdicts
         ]
         also = sorted(set(held or []) - {v.table for v in verdicts})
@@ -101,6 +102,16 @@ class Check:
     severity: str
     dimension: str
     notes: str = ""
+
+    def resolved(self, parameters: dict[str, Any]) -> Check:
+        """This check with its parameters ({"$PARAMETER": name}) replaced by the run's values."""
+
+        def value(v: Any) -> Any:
+            if isinstance(v, dict) and "$PARAMETER" in v:
+                return parameters.get(v["$PARAMETER"], v)
+            return v
+
+        return dataclasses.replace(self, kwargs={k: value(v) for k, v in self.kwargs.items()})
 
     def expected(self) -> str:
         """What the expectation asks, for people: its band, set, type or share of rows."""
@@ -210,10 +221,14 @@ class Outcome:
     unexpected_count: int | None
     element_count: int | None
     unexpected_percent: float | None
+    expected: str | None = None  # what the check asked, with the run's parameters (None: from the check)
 
     @property
     def label(self) -> str:
         return self.check.label
+
+    def wanted(self) -> str:
+        return self.expected or self.check.expected()
 
     def found(self) -> str:
         """What was found, for people: unexpected rows when counted, else the observed value."""
@@ -385,6 +400,7 @@ class Gate:
                     res.get("unexpected_count"),
                     res.get("element_count"),
                     res.get("unexpected_percent"),
+                    check.resolved(parameters).expected(),
                 )
             )
         counted = [

@@ -710,12 +710,16 @@ def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root
         existing = (
             existing.where(F.col(part).between(lo, hi)) if lo is not None else existing.where(F.lit(False))
         )
+
+    def lineage(name: str, kind: str) -> Column:  # a table without lineage (not one of ours) has none
+        return F.col(name) if name in existing.columns else F.lit(None).cast(kind)
+
     held = existing.select(
         *key,
         content_hash(primary, compared).alias("_held"),
-        F.col("_source_file").alias("_held_file"),
-        F.col("_source_row").alias("_held_row"),
-        F.col("_run_id").alias("_held_by"),
+        lineage("_source_file", "string").alias("_held_file"),
+        lineage("_source_row", "int").alias("_held_row"),
+        lineage("_run_id", "string").alias("_held_by"),
     )
     # A row silver holds from this very file and row, by a run the ledger does not credit with the
     # file (a run killed before its ledger commit), is this file's row: written, not a duplicate.
@@ -728,10 +732,11 @@ def duplicates(spark: SparkSession, typed: DataFrame, primary: SilverTable, root
         else spark.createDataFrame([], "_held_file string, _credited string")
     )
     same = F.col("_content") == F.col("_held")
-    mine = (
+    mine = F.coalesce(
         (F.col("_held_file") == F.col("_source_file"))
         & (F.col("_held_row") == F.col("_source_row"))
-        & ~F.coalesce(F.col("_held_by") == F.col("_credited"), F.lit(False))
+        & ~F.coalesce(F.col("_held_by") == F.col("_credited"), F.lit(False)),
+        F.lit(False),
     )
     in_silver = (
         usable.join(held, key, "inner")
