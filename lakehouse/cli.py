@@ -21,7 +21,7 @@ from lakehouse.core.jars import JarsError
 from lakehouse.core.log import new_run_id, setup_logging
 from lakehouse.quality.gates import SuiteError
 
-console = Console(stderr=False)
+console = Console(width=None if sys.stdout.isatty() else 140)  # as the job summaries: readable in a log
 
 
 def _common(p: argparse.ArgumentParser, engine: bool = False) -> None:
@@ -205,7 +205,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "defects recorded",
         "check",
     ):
-        table.add_column(col, justify="left" if col == "source" else "right")
+        table.add_column(col, justify="left" if col == "source" else "right", no_wrap=col == "source")
     ok = True
     for r in rows:
         good = r["spark_rows"] == r["manifest_rows"]
@@ -323,7 +323,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
         return 1
     table = Table(title="Maintained")
     for col in ("table", "files", "MiB", "compacted", "vacuumed", "by"):
-        table.add_column(col, justify="left" if col in ("table", "by") else "right")
+        table.add_column(col, justify="left" if col in ("table", "by") else "right", no_wrap=col == "table")
     for name, m in done:
         table.add_row(
             name, f"{m.files_before:,} -> {m.files_after:,}",
