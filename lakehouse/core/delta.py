@@ -190,14 +190,17 @@ def update_matched(
 def add_missing_columns(spark: SparkSession, uri: str, columns: Mapping[str, str]) -> None:
     """Give a table written by an earlier version the columns it lacks (null in its rows): an empty
     append that only changes the schema."""
+    from deltalake import DeltaTable
+
     if not table_exists(uri):
         return
-    table = read_table(spark, uri)
-    missing = {c: t for c, t in columns.items() if c not in table.columns}
+    present = set(DeltaTable(storage.spark_path(uri)).schema().to_arrow().names)  # from the log: no engine
+    missing = {c: t for c, t in columns.items() if c not in present}
     if missing:
         from pyspark.sql import functions as F
 
-        write_table(table.limit(0).withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}), uri)
+        table = read_table(spark, uri).limit(0)
+        write_table(table.withColumns({c: F.lit(None).cast(t) for c, t in missing.items()}), uri)
 
 
 def row_count(spark: SparkSession, uri: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -37,8 +38,12 @@ def staging_compression(uri: str) -> str | None:
 def spark_path(uri: str) -> str:
     """The location as the engines take it: file:// stripped, other schemes (s3://, ...) kept; a local
     path that Sail would mangle reached through an alias (`use_path_aliases`)."""
-    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    path = _without_file_scheme(uri)
     return _aliased(path) if _ALIASES and is_local(uri) else path
+
+
+def _without_file_scheme(uri: str) -> str:
+    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 # Sail (0.7.2) percent-encodes a local Delta table's path when it writes: a root with a space or a
@@ -76,7 +81,7 @@ def _aliased(path: str) -> str:
 
 
 def local_path(uri: str) -> Path:
-    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
+    return Path(_without_file_scheme(uri))
 
 
 @lru_cache(maxsize=16)
@@ -98,21 +103,16 @@ def write_bytes(uri: str, data: bytes | memoryview) -> None:
     write_parts(uri, [data])
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it: set it straight back
-    os.umask(mask)
-    return mask
-
-
 def write_parts(uri: str, parts: list[bytes | memoryview]) -> None:
     """Write a file from pieces without joining them first; atomic where the filesystem allows (local:
     temp file, then rename; object stores publish an object on close)."""
     if is_local(uri):
         path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        # Created as open() creates files (0666 less the umask), not 0600 as mkstemp would.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a written file follows the umask
             with os.fdopen(fd, "wb") as fh:
                 fh.writelines(parts)
             os.replace(tmp, path)

@@ -512,19 +512,12 @@ def _ingest_source(
             # New keys are appended: classification already left out every key the table holds, so this
             # is MERGE ... WHEN NOT MATCHED INSERT without scanning the whole table. The few corrected
             # rows of re-exported files replace theirs by key.
-            if sr.rows_updated or recovered:  # only new rows are appended
-                new = table_batch(written.where(~F.col("_updated") & ~F.col("_recovered")), table)
-                fresh = sr.rows_written - sr.rows_updated - recovered
-                append_rows(new, table.uri(cfg.root), table.partition_by, has_rows=fresh > 0)
-                if sr.rows_updated:
-                    merge_upsert(
-                        spark,
-                        table_batch(written.where("_updated"), table),
-                        table.uri(cfg.root),
-                        table.merge_key,
-                    )
-            else:
-                append_rows(rows, table.uri(cfg.root), table.partition_by, has_rows=sr.rows_written > 0)
+            new = table_batch(written.where(~F.col("_updated") & ~F.col("_recovered")), table)
+            fresh = sr.rows_written - sr.rows_updated - recovered
+            append_rows(new, table.uri(cfg.root), table.partition_by, has_rows=fresh > 0)
+            if sr.rows_updated:
+                updates = table_batch(written.where("_updated"), table)
+                merge_upsert(spark, updates, table.uri(cfg.root), table.merge_key)
     after = row_count(spark, primary.uri(cfg.root))
     log.info(
         "%s: merged into %s in %.1f s",
