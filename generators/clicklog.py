@@ -74,13 +74,18 @@ def _build_part(
     n = len(events["ts_ms"])
     label = to_date(day).isoformat()
     hour = events["hour"].copy()
-    target_day = np.full(n, day, dtype=np.int64)
+    # Events of sessions that ran past midnight: on time, in the next day's files (held for that day).
+    target_day = (events["ts_ms"] // 86_400_000).astype(np.int64)
+    carried = target_day > day
+    target_day[~carried] = day
     replaced: dict[int, str] = {}
     defect_of: dict[int, Defect] = {}
     redelivered: list[tuple[int, int, int, Defect]] = []  # (target day, hour, row, defect)
     if rates:
         rng = rng_for(seed, day, "dirty-clickstream" + suffix)
-        order = rng.permutation(n)
+        candidates = np.flatnonzero(~carried)
+        n = len(candidates)
+        order = candidates[rng.permutation(n)]
         cursor = 0
         for kind in LINE_KINDS:
             count = min(int(rng.binomial(n, rates.get(kind, 0.0))), n - cursor)
@@ -108,10 +113,13 @@ def _build_part(
             redelivered.append((day + h // 24, h % 24, r, copy))
 
     # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
-    is_late = np.zeros(n, dtype=bool)
+    n = len(events["ts_ms"])
+    is_late = carried.copy()
     is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
     tails, outgoing = result.tails, result.outgoing
-    moved = [(int(target_day[r]), int(hour[r]), r, defect_of[r]) for r in np.flatnonzero(is_late).tolist()]
+    moved = [
+        (int(target_day[r]), int(hour[r]), r, defect_of.get(r)) for r in np.flatnonzero(is_late).tolist()
+    ]
     moving = moved + redelivered
     for (td, h, _, d), line in zip(
         moving, lines.take(np.array([r for _, _, r, _ in moving], dtype=np.int64)).to_pylist(), strict=True
@@ -119,14 +127,16 @@ def _build_part(
         if td == day:
             tails[h].append((line, d))
         else:
-            outgoing.append({"target_day": td, "hour": h, "line": line, "defect": d.to_json_text()})
+            outgoing.append(
+                {"target_day": td, "hour": h, "line": line, "defect": d.to_json_text() if d else ""}
+            )
 
     # Each hour's own events are a contiguous run of the time-ordered lines: write that run straight from
     # the encoded buffer, skipping the late rows and swapping in the replaced ones (no copy of the day).
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
     data = memoryview(lines.buffers()[2])
     special = sorted(set(replaced) | set(np.flatnonzero(is_late).tolist()))
-    own_hour = events["hour"]
+    own_hour = np.where(carried, 24, events["hour"])  # carried events come last (lines are in time order)
     bounds = np.searchsorted(own_hour, np.arange(25))
     on_time_defects = sorted(r for r, d in defect_of.items() if d.kind != "late_event")
     main_defects, kinds = result.main_defects, result.main_kinds

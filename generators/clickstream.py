@@ -1,7 +1,7 @@
 """Clickstream sessions that walk a shopping funnel, and their JSON-lines encoding, fully vectorised.
 
 Every purchase event belongs to a real web or app order of the same customer, at the order's placement
-time. Sessions stay within their day. Columns are numpy arrays; text columns are integer codes into
+time. A session belongs to the day it started; its events after midnight go to the next day's files. Columns are numpy arrays; text columns are integer codes into
 small vocabularies, decoded only by Arrow when the JSON lines are built.
 """
 
@@ -20,6 +20,7 @@ from generators.world import DAY, _times_in_day
 from lakehouse.bronze.contract import CATEGORIES, COUNTRIES, DEVICES, EVENT_TYPES, TRAFFIC_SOURCES
 
 TARGET_PURCHASE_RATE = 0.03
+BROWSING_CARTS = 0.075  # share of browsing sessions that fill a cart: about 70% of carts are abandoned
 PV, SEARCH, VIEW, ADD, REMOVE, CHECKOUT, PURCHASE = range(7)
 STAGE = np.array([1, 1, 1, 2, 3, 4, 5], dtype=float)  # funnel position of each event type
 
@@ -122,7 +123,7 @@ def simulate_sessions(
         else np.array([], np.int64)
     )
 
-    carts = rng.random(n_browse) < 0.12
+    carts = rng.random(n_browse) < BROWSING_CARTS
     n_view_b = rng.poisson(1.9, n_browse) + carts  # a cart needs a viewed product
     counts = np.stack(
         [
@@ -178,25 +179,36 @@ def simulate_sessions(
     start_ts = _times_in_day(rng, day, n_sess).astype(float)
     placed = online["placed_at"].to_numpy().astype(float)
     start_ts[n_browse:] = placed - duration[n_browse:]
-    day_start, day_end = float(day * DAY), float((day + 1) * DAY - 1)
-    # Squeeze sessions that would cross midnight (buying ones can only start early, browsing ones only end late).
+    day_start = float(day * DAY)
+    # A buying session that would have started before midnight starts at a random time after it, its
+    # steps closer together; browsing sessions may run past midnight (they belong to the day they started).
     scale = np.ones(n_sess)
-    early = start_ts < day_start
-    scale[early] = (start_ts[early] + duration[early] - day_start) / np.maximum(duration[early], 1e-9)
-    start_ts[early] = day_start
-    late = start_ts + duration > day_end
-    scale[late] = (day_end - start_ts[late]) / np.maximum(duration[late], 1e-9)
+    early = np.flatnonzero(start_ts < day_start)
+    fresh = day_start + rng.random(len(early)) * (start_ts[early] + duration[early] - day_start)
+    scale[early] = (start_ts[early] + duration[early] - fresh) / np.maximum(duration[early], 1e-9)
+    start_ts[early] = fresh
     ts_ms = np.floor((start_ts[sess] + offset * scale[sess]) * 1000).astype(np.int64)
     purchase = etype == PURCHASE
     ts_ms[purchase] = (placed[bi[purchase]] * 1000).astype(np.int64)
 
-    # Visitors: buyers are their order's customer; a third of browsers are logged in.
-    eligible = customers["customer_id"].to_numpy()[customers["signup_day"].to_numpy() <= day]
-    logged_in = rng.random(n_browse) < 0.35
-    sess_customer = np.r_[
-        np.where(logged_in, eligible[rng.integers(0, len(eligible), n_browse)], 0),
-        online["customer_id"].to_numpy(),
-    ].astype(np.int64)
+    # Visitors: buyers are their order's customer; a third of browsers are logged in, as customers who
+    # had signed up when the session started (ids follow signup time, so those are a prefix), half of
+    # them active buyers.
+    signed_up = customers["signup_at"].to_numpy()
+    browse_start = start_ts[:n_browse]
+    eligible = np.searchsorted(signed_up, browse_start, side="left")
+    active_ids = np.flatnonzero(customers["active"].to_numpy() == 1)
+    eligible_active = np.searchsorted(signed_up[active_ids], browse_start, side="left")
+    pick_any = np.floor(rng.random(n_browse) * eligible).astype(np.int64)
+    pick_active = pick_any
+    if len(active_ids):
+        nth = np.floor(rng.random(n_browse) * eligible_active).astype(np.int64)
+        pick_active = active_ids[np.minimum(nth, len(active_ids) - 1)]
+    chosen = np.where((rng.random(n_browse) < 0.5) & (eligible_active > 0), pick_active, pick_any) + 1
+    logged_in = (rng.random(n_browse) < 0.35) & (eligible > 0)
+    sess_customer = np.r_[np.where(logged_in, chosen, 0), online["customer_id"].to_numpy()].astype(np.int64)
+    # A first order's session may begin before the signup: its events until then are anonymous.
+    signup_of = np.where(sess_customer > 0, signed_up[np.maximum(sess_customer, 1) - 1], 0)
     cust_country = customers["country"].map(COUNTRY_CODE).to_numpy().astype(np.int32)
     sess_country = _codes(rng, vocab.COUNTRY_WEIGHTS, COUNTRIES, n_sess)
     known = sess_customer > 0
@@ -245,7 +257,9 @@ def simulate_sessions(
     # Session and product attributes are looked up in final order, which saves reordering them.
     in_session, product_of = events["session"], np.maximum(events["product_id"], 1) - 1
     events |= {
-        "customer_id": sess_customer[in_session],
+        "customer_id": np.where(
+            events["ts_ms"] >= signup_of[in_session] * 1000, sess_customer[in_session], 0
+        ),
         "traffic_source": sess_source[in_session],
         "device": sess_device[in_session],
         "country": sess_country[in_session],

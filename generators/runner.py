@@ -26,10 +26,11 @@ import pandas as pd
 from generators import writers
 from generators.clicklog import ClickDay, build_click_day, write_click_day
 from generators.dirty import Defect, inject_table
-from generators.pools import build_pools
+from generators.history import HistoryExport, MonthExport
+from generators.pools import Pools, build_pools
 from generators.state import WorldState, load_state, prune_state, save_state
 from generators.world import DayOutput, day_number, initial_state, rng_for, simulate_day, to_date
-from lakehouse.bronze.contract import SOURCES, daily_file, inventory_file, warehouse_ids
+from lakehouse.bronze.contract import SOURCES, daily_file, history_file, inventory_file, warehouse_ids
 from lakehouse.core import storage
 from lakehouse.core.config import GeneratorConfig
 
@@ -49,6 +50,7 @@ class Summary:
     rows: dict[str, int] = field(default_factory=dict)
     defects: dict[str, int] = field(default_factory=dict)
     days: list[str] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)  # months of the one-time export of the past
 
     def add(self, source: str, rows: int) -> None:
         self.files[source] = self.files.get(source, 0) + 1
@@ -107,7 +109,12 @@ def generate(
     if state is None:
         first = start or settings.start_date
         state = initial_state(
-            settings.seed, first, settings.scale, settings.warehouses, build_pools(settings.seed)
+            settings.seed,
+            first,
+            settings.scale,
+            settings.warehouses,
+            build_pools(settings.seed),
+            settings.history_days,
         )
         state.meta["dirty"] = dirty_on
         state.meta["rates"] = dict(sorted(settings.dirty.rates.items())) if dirty_on else {}
@@ -153,6 +160,11 @@ def generate(
         if progress:
             progress(label, len(summary.days), days)
 
+    if state.next_day < day_number(dt.date.fromisoformat(state.meta["start_date"])):
+        _write_history(bronze, state, pools, summary, progress)
+        save_state(bronze, state)
+        prune_state(bronze, state.next_day)
+
     pool = _pool(workers) if workers > 1 and days > 1 else None
     try:
         for i in range(days):
@@ -185,6 +197,97 @@ def generate(
     return summary
 
 
+def _write_history(
+    bronze: str,
+    state: WorldState,
+    pools: Pools,
+    summary: Summary,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Simulate the days from opening to the day before the first daily file and write them as the
+    monthly files of a one-time export, each month with its manifest."""
+    start = day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    export = HistoryExport()
+    total = start - state.next_day
+    while state.next_day < start:
+        out = simulate_day(state, pools, None)
+        export.add(out)
+        done = total - (start - state.next_day)
+        for month in export.complete(state.next_day, final=state.next_day == start):
+            _write_month(bronze, state.meta, month, summary)
+        if progress and (done % 7 == 0 or done == total):
+            progress(f"history {to_date(out.day):%Y-%m}", done, total)
+    log.info("generated the history export: %s", ", ".join(summary.history))
+
+
+def _write_month(bronze: str, meta: dict, month: MonthExport, summary: Summary) -> None:  # type: ignore[type-arg]
+    seed = int(meta["seed"])
+    rates: dict[str, float] = meta["rates"] if meta.get("dirty") else {}
+    label = f"{month.year}-{month.month:02d}"
+    defects: list[Defect] = []
+    files: list[dict[str, object]] = []
+    orders, replaced = month.orders_latest()
+    frames = {
+        # Customers and products are a change log (every version), so no older version is injected.
+        "customers": (writers.format_customers(_concat(month.customers)), None),
+        "products": (writers.format_products(_concat(month.products)), None),
+        "orders": (writers.format_orders(orders, False), writers.format_orders(replaced, False)),
+        "order_items": (writers.format_order_items(_concat(month.order_items)), None),
+        "shipments": (writers.format_shipments(_concat(month.shipments)), None),
+    }
+    day = day_number(month.last_day)
+    for source, (frame, previous) in frames.items():
+        path = history_file(source, month.year, month.month)
+        _write_csv(
+            bronze,
+            source,
+            path,
+            frame,
+            previous,
+            rng_for(seed, day, f"dirty-history-{source}"),
+            rates,
+            defects,
+            files,
+        )
+    for f in files:
+        summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
+    for d in defects:
+        summary.defects[d.kind] = summary.defects.get(d.kind, 0) + 1
+    head = {
+        "day": month.last_day.isoformat(),
+        "history": label,
+        "seed": seed,
+        "dirty": bool(meta.get("dirty")),
+    }
+    storage.write_bytes(
+        storage.join(bronze, "_manifest", f"manifest_history_{label}.json"),
+        manifest_bytes(head, files, [d.to_json_text() for d in defects]),
+    )
+    summary.history.append(label)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write_csv(
+    bronze: str,
+    source: str,
+    path: str,
+    frame: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    rng: np.random.Generator,
+    rates: dict[str, float],
+    defects: list[Defect],
+    files: list[dict[str, object]],
+) -> None:
+    """One CSV file, with defects injected at `rates`; appends what it injected and wrote."""
+    frame, found = inject_table(frame, SOURCES[source], path, rng, rates, previous) if rates else (frame, [])
+    storage.write_bytes(storage.join(bronze, path), writers.csv_bytes(frame))
+    defects.extend(found)
+    files.append({"source": source, "file": path, "rows": len(frame)})
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     # fork is fastest, but unsafe once gRPC (a Spark Connect session) has threads in this process.
     method = "fork" if sys.platform == "linux" and "grpc" not in sys.modules else "spawn"
@@ -199,7 +302,7 @@ def _snapshot(state: WorldState) -> WorldState:
 
 
 def _click_customers(state: WorldState) -> pd.DataFrame:
-    return state.customers[["customer_id", "signup_day", "country"]]
+    return state.customers[["customer_id", "signup_at", "active", "country"]]
 
 
 def _click_products(state: WorldState) -> pd.DataFrame:
@@ -248,13 +351,9 @@ def _write_business_files(
 
     def write_csv(source: str, frame: pd.DataFrame, previous: pd.DataFrame | None) -> None:
         path = daily_file(source, day)
-        rng = rng_for(seed, k, f"dirty-{source}")
-        frame, found = (
-            inject_table(frame, SOURCES[source], path, rng, rates, previous) if rates else (frame, [])
+        _write_csv(
+            bronze, source, path, frame, previous, rng_for(seed, k, f"dirty-{source}"), rates, defects, files
         )
-        storage.write_bytes(storage.join(bronze, path), writers.csv_bytes(frame))
-        defects.extend(found)
-        files.append({"source": source, "file": path, "rows": len(frame)})
 
     write_csv(
         "customers", writers.format_customers(out.customers), writers.format_customers(out.customers_previous)

@@ -54,19 +54,49 @@ def _times_in_day(rng: np.random.Generator, day: int, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Sizes:
-    customers: int
+    signups_per_day: float
     products: int
-    orders_per_day: float
+    orders_per_day: float  # what the purchase model gives on an ordinary day a year after opening
 
     @staticmethod
     def for_scale(scale: float) -> Sizes:
-        return Sizes(max(60, round(10_000 * scale)), max(25, round(1_000 * scale)), max(6.0, 1_000 * scale))
+        return Sizes(
+            max(4.0, SIGNUPS_PER_DAY * scale), max(25, round(1_000 * scale)), max(6.0, 1_000 * scale)
+        )
+
+
+# The purchase model (a BG/NBD-style buy-till-you-die process, the standard model of non-contractual
+# retail customers): a share of sign-ups buys once, mostly in the sign-up session; after a first order
+# a customer stays active with FIRST_ORDER_RETENTION, then buys at a personal Gamma-distributed rate
+# and drops out after each further order with REPEAT_DROPOUT. Calibrated so that a year after opening
+# scale 1 takes about 1,000 orders a day from a base of about 200,000 accounts (README, `lakehouse profile`).
+SIGNUPS_PER_DAY = 730.0
+SIGNUP_BUYS = 0.75  # share of sign-ups that ever order
+FIRST_ORDER_IN_SESSION = 0.7  # of those, share that order minutes after signing up
+FIRST_ORDER_RETENTION = 0.3
+REPEAT_DROPOUT = 0.25
+REPEAT_DAYS = 40.0  # mean days between orders of an active customer
+PROFILE_CHANGES_PER_DAY = 0.0004  # share of accounts that change e-mail or country on a day
+PRICE_ELASTICITY = 0.6  # units sold fall with price: demand weight = popularity x price^-elasticity
+PROMOTED_LINES = 0.12  # share of order lines sold on promotion, at one of these discounts
+PROMOTION_STEPS = (0.10, 0.15, 0.20, 0.25, 0.30)
+COUPON_DISCOUNT = {"WELCOME10": 0.10, "SPRING15": 0.15, "FREESHIP": 0.0, "VIP20": 0.20, "FLASH5": 0.05}
+SPLIT_MULTI_LINE_ORDERS = 0.25  # share of orders with several lines that ship in several parcels
+
+
+def demand_weights(products: pd.DataFrame) -> np.ndarray:
+    """How likely each product is to be chosen for an order line (cheaper products sell more units)."""
+    return products["popularity"].to_numpy() * products["price"].to_numpy() ** -PRICE_ELASTICITY
 
 
 def _prices(rng: np.random.Generator, categories: np.ndarray) -> np.ndarray:
     med = np.array([vocab.CATEGORY_PRICE[c][0] for c in categories])
     sig = np.array([vocab.CATEGORY_PRICE[c][1] for c in categories])
-    raw = med * np.exp(rng.normal(0.0, sig))
+    # Tails are cut at 2.5 sigma (and the rare draw above the cap redrawn lower), so no price piles up at the cap.
+    raw = med * np.exp(np.clip(rng.normal(0.0, 1.0, len(categories)), -2.5, 2.5) * sig)
+    raw = np.where(
+        raw > PRICE_RANGE[1] * 0.9, med * np.exp(rng.uniform(0.0, 1.5, len(categories)) * sig), raw
+    )
     # Retail price points: x.99 above $10, rounded cents below.
     pretty = np.where(raw >= 10, np.floor(raw) + 0.99, np.round(raw, 2))
     return np.clip(pretty, PRICE_RANGE[0], PRICE_RANGE[1])
@@ -93,8 +123,8 @@ def _new_products(rng: np.random.Generator, pools: Pools, n: int, first_id: int)
             "name": name,
             "category": category,
             "price": _prices(rng, category),
-            # Long-tailed popularity: a few hits, many slow sellers.
-            "popularity": rng.pareto(1.2, n) + 0.05,
+            # Long-tailed popularity (lognormal, as sales ranks are): a few hits, many slow sellers.
+            "popularity": rng.lognormal(0.0, 1.1, n),
         }
     )
 
@@ -112,25 +142,30 @@ def _new_customers(rng: np.random.Generator, pools: Pools, n: int, first_id: int
             "last_name": last,
             "email": email,
             "country": _weighted(rng, vocab.COUNTRY_WEIGHTS, n),
-            "activity": rng.lognormal(0.0, 0.9, n),
         }
     )
 
 
-def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pools: Pools) -> WorldState:
-    """Everyone and everything that exists the morning the simulation starts."""
-    k0 = day_number(start)
+CUSTOMER_STATE = {  # the columns the world keeps per account, beyond what the export shows
+    "signup_at": "int64", "rate": "float64", "active": "int8", "n_orders": "int64",
+    "last_order_day": "int64", "first_order_at": "int64",
+}  # fmt: skip
+
+
+def initial_state(
+    seed: int, start: dt.date, scale: float, warehouses: int, pools: Pools, history_days: int = 0
+) -> WorldState:
+    """The shop on its opening morning, `history_days` before `start` (the first daily file): the
+    catalog and the warehouses' stock, no customers and no orders yet."""
+    k0 = day_number(start) - history_days
     rng = rng_for(seed, k0, "initial")
     sz = Sizes.for_scale(scale)
 
-    cust = _new_customers(rng, pools, sz.customers, 1)
-    signup = k0 - 1 - np.floor(rng.power(1.6, sz.customers) * 3 * 365).astype(np.int64)[::-1]
-    cust["signup_day"] = np.sort(signup)  # older customers have lower ids
-    cust["updated_at"] = cust["signup_day"] * DAY + rng.integers(6 * 3600, 23 * 3600, sz.customers)
-    has_history = rng.random(sz.customers) < 0.55
-    last = k0 - 1 - rng.integers(0, 200, sz.customers)
-    cust["last_order_day"] = np.where(has_history, np.maximum(last, cust["signup_day"]), -1)
-    cust["n_orders"] = np.where(has_history, 1 + rng.poisson(2.0, sz.customers), 0)
+    cust = _new_customers(rng, pools, 0, 1)
+    cust["signup_day"] = np.zeros(0, dtype=np.int64)
+    cust["updated_at"] = np.zeros(0, dtype=np.int64)
+    for col, dtype in CUSTOMER_STATE.items():
+        cust[col] = np.zeros(0, dtype=dtype)
 
     prod = _new_products(rng, pools, sz.products, 1)
     prod["launch_day"] = k0 - rng.integers(1, 2 * 365, sz.products)
@@ -146,6 +181,7 @@ def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pool
             "scale": scale,
             "warehouses": warehouses,
             "start_date": start.isoformat(),
+            "open_date": to_date(k0).isoformat(),
             "next_day": k0,
             "next_order_id": 100_001,
             "next_order_item_id": 1,
@@ -155,7 +191,8 @@ def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pool
         products=prod,
         open_orders=pd.DataFrame(
             {c: pd.Series(dtype=t) for c, t in [("order_id", "int64"), ("customer_id", "int64"), ("order_day", "int64"),
-             ("ship_day", "int64"), ("payment_method", "object"), ("channel", "object"), ("coupon_code", "object")]}
+             ("ship_day", "int64"), ("payment_method", "object"), ("channel", "object"), ("coupon_code", "object"),
+             ("status_at", "int64")]}
         ),
         order_events=pd.DataFrame({"order_id": pd.Series(dtype="int64"), "status": pd.Series(dtype="object"), "ts": pd.Series(dtype="int64")}),
         open_items=pd.DataFrame({c: pd.Series(dtype="int64") for c in ("order_id", "warehouse", "product_idx", "quantity", "release_day", "ships")}),
@@ -165,6 +202,10 @@ def initial_state(seed: int, start: dt.date, scale: float, warehouses: int, pool
         ),
         inventory=_initial_inventory(rng, prod, sz, warehouses),
     )  # fmt: skip
+
+
+def open_day(meta: dict) -> int:  # type: ignore[type-arg]
+    return day_number(dt.date.fromisoformat(meta.get("open_date", meta["start_date"])))
 
 
 def _warehouse_weights(n: int) -> np.ndarray:
@@ -228,7 +269,8 @@ def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -
     orders_out, orders_prev = _order_status_rows(state, k)
     shipments = _shipments_day(state, k)
     _move_stock(state, rng_for(seed, k, "stock"), k)
-    inventory = _snapshot(state, rng_for(seed, k, "snapshot"), k) if to_date(k).isoweekday() == 7 else None
+    weekly = to_date(k).isoweekday() == 7 and k >= day_number(epoch)  # no snapshots in the history export
+    inventory = _snapshot(state, rng_for(seed, k, "snapshot"), k) if weekly else None
 
     state.meta["next_day"] = k + 1
     return DayOutput(
@@ -250,9 +292,8 @@ def _customers_day(
     state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int, demand: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     cust = state.customers
-    first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
     # Profile changes first (email or country), then today's signups.
-    n_change = 0 if first_day else rng.binomial(len(cust), 0.0015)
+    n_change = rng.binomial(len(cust), PROFILE_CHANGES_PER_DAY) if len(cust) else 0
     changed = (
         np.sort(rng.choice(len(cust), size=n_change, replace=False))
         if n_change
@@ -281,18 +322,27 @@ def _customers_day(
             _times_in_day(rng, k, len(changed)), previous["updated_at"].to_numpy() + 1
         )
 
-    n_new = rng.poisson(sz.customers * 0.003 * demand)
+    n_new = int(rng.poisson(sz.signups_per_day * demand))
     new = _new_customers(rng, pools, n_new, len(cust) + 1)
+    signup_at = np.sort(
+        _times_in_day(rng, k, n_new)
+    )  # ids follow signup time, so "signed up before t" is a prefix
     new["signup_day"] = k
-    new["updated_at"] = _times_in_day(rng, k, n_new)
-    new["last_order_day"] = -1
-    new["n_orders"] = 0
+    new["updated_at"] = signup_at
+    buys = rng.random(n_new) < SIGNUP_BUYS
+    in_session = rng.random(n_new) < FIRST_ORDER_IN_SESSION
+    delay = np.where(
+        in_session, 120 + rng.exponential(900.0, n_new), 3600 + rng.exponential(9.0 * DAY, n_new)
+    )
+    new["signup_at"] = signup_at
+    new["rate"] = rng.gamma(2.0, 1.0 / REPEAT_DAYS / 2.0, n_new)
+    new["active"] = np.zeros(n_new, dtype=np.int8)
+    new["n_orders"] = np.zeros(n_new, dtype=np.int64)
+    new["last_order_day"] = np.full(n_new, -1, dtype=np.int64)
+    new["first_order_at"] = np.where(buys, signup_at + delay.astype(np.int64), -1)
     state.customers = pd.concat([cust, new], ignore_index=True) if n_new else cust
 
-    if first_day:
-        out = state.customers[CUSTOMER_COLS]
-    else:
-        out = pd.concat([state.customers.iloc[changed][CUSTOMER_COLS], new[CUSTOMER_COLS]], ignore_index=True)
+    out = pd.concat([state.customers.iloc[changed][CUSTOMER_COLS], new[CUSTOMER_COLS]], ignore_index=True)
     return out.reset_index(drop=True), previous.reset_index(drop=True)
 
 
@@ -300,7 +350,7 @@ def _products_day(
     state: WorldState, pools: Pools, rng: np.random.Generator, sz: Sizes, k: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     prod = state.products
-    first_day = k == day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    first_day = k == open_day(state.meta)
     n_price = 0 if first_day else min(rng.poisson(sz.products * 0.004), len(prod))
     n_recat = 0 if first_day else rng.binomial(1, min(1.0, sz.products * 0.0005))
     changed = (
@@ -357,23 +407,30 @@ def _place_orders(
     state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     cust, prod, meta = state.customers, state.products, state.meta
-    n = int(rng.poisson(sz.orders_per_day * demand))
-    signup = cust["signup_day"].to_numpy()
+    # First orders fall when the sign-up planned them; active customers buy again at their own rate.
+    first_at = cust["first_order_at"].to_numpy()
+    first = np.flatnonzero((first_at >= k * DAY) & (first_at < (k + 1) * DAY))
     last = cust["last_order_day"].to_numpy()
-    since = k - last
-    # Recently active customers come back more often; new sign-ups convert; dormant ones rarely buy.
-    recency = np.where(last >= 0, 0.15 + 2.0 * np.exp(-since / 30.0), np.where(k - signup <= 7, 4.0, 0.08))
-    w = cust["activity"].to_numpy() * recency * (signup <= k)
-    cidx = rng.choice(len(cust), size=n, p=w / w.sum())
-    ts = _times_in_day(rng, k, n)
-    signed_up_today = signup[cidx] == k
-    ts = np.where(signed_up_today, np.maximum(ts, cust["updated_at"].to_numpy()[cidx] + 60), ts)
-    ts = np.minimum(ts, (k + 1) * DAY - 1)
+    active = np.flatnonzero((cust["active"].to_numpy() == 1) & (last < k))
+    repeats = np.minimum(rng.poisson(cust["rate"].to_numpy()[active] * demand), 2)
+    again = np.repeat(active, repeats)
+    cidx = np.r_[first, again].astype(np.int64)
+    ts = np.r_[first_at[first], _times_in_day(rng, k, len(again))].astype(np.int64)
+    by_time = np.argsort(ts, kind="stable")  # order ids follow placement time
+    cidx, ts = cidx[by_time], ts[by_time]
+    n = len(cidx)
     order_ids = np.arange(meta["next_order_id"], meta["next_order_id"] + n, dtype=np.int64)
     meta["next_order_id"] += n
     np.maximum.at(last, cidx, k)
     cust["last_order_day"] = last
     cust["n_orders"] = cust["n_orders"].to_numpy() + np.bincount(cidx, minlength=len(cust))
+    first_at[first] = -1
+    cust["first_order_at"] = first_at
+    act = cust["active"].to_numpy().copy()
+    act[first] = rng.random(len(first)) < FIRST_ORDER_RETENTION
+    came_back = np.unique(again)
+    act[came_back] = rng.random(len(came_back)) >= REPEAT_DROPOUT
+    cust["active"] = act.astype(np.int8)
 
     channel = _weighted(rng, vocab.CHANNEL_WEIGHTS, n)
     payment = _weighted(rng, vocab.PAYMENT_WEIGHTS, n)
@@ -381,27 +438,24 @@ def _place_orders(
     world_day = k - day_number(dt.date.fromisoformat(meta["start_date"])) + 1
     if new_column_from is not None and world_day >= new_column_from:
         has = rng.random(n) < 0.15
-        codes = np.array(["WELCOME10", "SPRING15", "FREESHIP", "VIP20", "FLASH5"], dtype=object)
+        codes = np.array(list(COUPON_DISCOUNT), dtype=object)
         coupon[has] = codes[rng.integers(0, len(codes), int(has.sum()))]
 
     # Items: about two per order on average, products by long-tailed popularity among launched ones.
     n_items = 1 + np.minimum(rng.poisson(1.0, n), 7)
     launched = np.flatnonzero(prod["launch_day"].to_numpy() <= k)
-    pop = prod["popularity"].to_numpy()[launched]
+    pop = demand_weights(prod)[launched]
     item_order = np.repeat(np.arange(n), n_items)
     pidx = launched[rng.choice(len(launched), size=len(item_order), p=pop / pop.sum())]
     dup = pd.DataFrame({"o": item_order, "p": pidx}).duplicated().to_numpy()
     keep = ~dup
     item_order, pidx = item_order[keep], pidx[keep]
     qty = rng.choice(5, size=len(pidx), p=[0.62, 0.2, 0.1, 0.05, 0.03]) + 1
+    # Lines sell at the list price in force, some on promotion; a coupon takes its share off every line.
     list_price = prod["price"].to_numpy()[pidx]
-    cents = np.round(list_price * 100)
-    item_price = (
-        np.clip(
-            np.round(cents * rng.uniform(0.9, 1.1, len(pidx))), np.ceil(cents * 0.9), np.floor(cents * 1.1)
-        )
-        / 100
-    )
+    promo = np.where(rng.random(len(pidx)) < PROMOTED_LINES, rng.choice(PROMOTION_STEPS, size=len(pidx)), 0.0)
+    coupon_off = np.array([COUPON_DISCOUNT.get(c, 0.0) if c else 0.0 for c in coupon], dtype=float)
+    item_price = np.round(list_price * (1 - promo) * (1 - coupon_off[item_order]), 2)
     item_ids = np.arange(meta["next_order_item_id"], meta["next_order_item_id"] + len(pidx), dtype=np.int64)
     meta["next_order_item_id"] += len(pidx)
     items = pd.DataFrame(
@@ -439,7 +493,7 @@ def _place_orders(
          "payment_method": payment, "channel": channel, "coupon_code": coupon, "placed_at": ts}
     )  # fmt: skip
     state.open_orders = pd.concat(
-        [state.open_orders, new_orders.drop(columns="placed_at")], ignore_index=True
+        [state.open_orders, new_orders.rename(columns={"placed_at": "status_at"})], ignore_index=True
     )
 
     # Units are reserved in a warehouse now and leave it on the ship day (or are released on cancel).
@@ -461,9 +515,9 @@ def _plan_shipments(
     ship_day: np.ndarray,
     n_items: np.ndarray,
 ) -> None:
-    n_ship = np.minimum(
-        rng.choice([1, 2, 3], size=len(order_ids), p=[0.85, 0.12, 0.03]), np.maximum(n_items, 1)
-    )
+    # About 15% of all orders ship in several parcels: only orders of several lines can split.
+    split = (n_items >= 2) & (rng.random(len(order_ids)) < SPLIT_MULTI_LINE_ORDERS)
+    n_ship = np.where(split, np.minimum(rng.choice([2, 3], size=len(order_ids), p=[0.8, 0.2]), n_items), 1)
     oi = np.repeat(np.arange(len(order_ids)), n_ship)
     first = np.r_[True, oi[1:] != oi[:-1]] if len(oi) else np.array([], dtype=bool)
     day = ship_day[oi] + np.where(first, 0, rng.integers(0, 3, len(oi)))
@@ -523,7 +577,12 @@ def _order_status_rows(state: WorldState, k: int) -> tuple[pd.DataFrame, pd.Data
         oo.loc[prev["order_id"].to_numpy(), "ship_day"].to_numpy(),
         -1,
     )
-    prev["updated_at"] = prev["updated_at"] - 3600 * 24
+    # The replaced version is the one the last file showed: its time is when that status was reached.
+    prev["updated_at"] = prev["status_at"]
+    rows, prev = rows.drop(columns="status_at"), prev.drop(columns="status_at")
+    changed_at = pd.Series(latest["ts"].to_numpy(), index=latest["order_id"].to_numpy())
+    reached = state.open_orders["order_id"].map(changed_at)
+    state.open_orders["status_at"] = reached.fillna(state.open_orders["status_at"]).astype(np.int64)
 
     done = rows.loc[rows["status"].isin(["Delivered", "Cancelled"]), "order_id"]
     state.open_orders = state.open_orders[~state.open_orders["order_id"].isin(done)].reset_index(drop=True)

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--start", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD (new worlds only)")
     g.add_argument("--days", type=int)
-    g.add_argument("--scale", type=float, help="1.0 = ~10k customers, 1k products, 1k orders/day")
+    g.add_argument("--scale", type=float, help="1.0 = ~1k orders/day, ~200k accounts, 1k products")
+    g.add_argument("--history-days", type=int, help="days the shop traded before --start (new worlds only)")
     g.add_argument("--clean", action="store_true", help="no injected defects")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", help="read the bronze files through Spark and reconcile them with the manifest"
     )
     _common(i, engine=True)
+
+    pr = sub.add_parser("profile", help="the generated shop's behaviour beside the bands it is built to hit")
+    _common(pr)
 
     e = sub.add_parser(
         "engine-check", help="start the configured engine and run SQL and a Delta write/read on it"
@@ -140,7 +144,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     cfg = _load(
         args,
-        **{"generator.seed": args.seed, "generator.scale": args.scale, "generator.days": args.days},
+        **{
+            "generator.seed": args.seed,
+            "generator.scale": args.scale,
+            "generator.days": args.days,
+            "generator.history_days": args.history_days,
+        },
     )
     started = time.perf_counter()
     console.print(f"Generating into [bold]{storage.join(cfg.root, 'bronze')}[/bold]")
@@ -180,6 +189,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
         console.print("No defects injected (clean data).")
     console.print(
         f"{summary.total_rows:,} rows in {seconds:.1f} s ({summary.total_rows / max(seconds, 1e-9):,.0f} rows/s)"
+    )
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from generators.profile import BANDS, LABELS, band_text, profile, shown
+
+    cfg = _load(args)
+    if not storage.exists(storage.join(cfg.root, "bronze", "orders")):
+        print(
+            f"lakehouse profile: no bronze orders under {cfg.root}; run `lakehouse generate` first",
+            file=sys.stderr,
+        )
+        return 1
+    metrics = profile(cfg.root)
+    table = Table(title=f"The shop under {cfg.root}")
+    for col in ("metric", "value", "target band", "source of the band", "check"):
+        table.add_column(col, justify="right" if col in ("value", "target band") else "left")
+    outside = 0
+    for name, (label, _) in LABELS.items():
+        if name not in metrics:
+            continue
+        band = BANDS.get(name)
+        check = ""
+        if band is not None:
+            ok = band.holds(metrics[name])
+            outside += not ok
+            check = "[green]in band" if ok else "[yellow]outside"
+        table.add_row(label, shown(name, metrics[name]), band_text(name), band.source if band else "", check)
+    console.print(table)
+    console.print(
+        f"{len(BANDS) - outside} of {len(BANDS)} metrics in their bands (sources: README, The simulated shop)"
     )
     return 0
 
@@ -368,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "generate": cmd_generate,
         "inspect": cmd_inspect,
+        "profile": cmd_profile,
         "run": cmd_run,
         "shell": cmd_shell,
         "validate": cmd_validate,

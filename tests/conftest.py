@@ -17,12 +17,14 @@ from tests.bronze.audit import Bronze, load
 WORLD_START = dt.date(2025, 11, 24)
 WORLD_DAYS = 14
 WORLD_SCALE = 0.05
+WORLD_HISTORY_DAYS = 45  # two monthly history files (the default, a year, is tested on its own)
 
 
 def small_settings(**changes: object) -> GeneratorConfig:
     base = load_config(env={}).generator
     dirty = dataclasses.replace(base.dirty, new_column_from_day=8)
-    world = {"seed": 7, "start_date": WORLD_START, "days": WORLD_DAYS, "scale": WORLD_SCALE, "dirty": dirty}
+    world = {"seed": 7, "start_date": WORLD_START, "days": WORLD_DAYS, "scale": WORLD_SCALE, "dirty": dirty,
+             "history_days": WORLD_HISTORY_DAYS}  # fmt: skip
     return dataclasses.replace(base, **(world | changes))
 
 

@@ -16,7 +16,7 @@ from lakehouse.core.delta import read_table
 from lakehouse.tables import INGEST_RUNS
 from tests.test_bench import load_bench
 
-ARGS = ["--days", "2", "--scale", "0.02", "--seed", "3", "--quiet"]
+ARGS = ["--days", "2", "--scale", "0.02", "--seed", "3", "--history-days", "20", "--quiet"]
 
 
 def test_generate_then_inspect_through_spark(
@@ -37,7 +37,20 @@ def test_generate_continues_and_refuses_conflicting_settings(
     assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
     assert (
         main(
-            ["generate", "--root", str(tmp_path), "--days", "1", "--scale", "0.02", "--seed", "3", "--quiet"]
+            [
+                "generate",
+                "--root",
+                str(tmp_path),
+                "--days",
+                "1",
+                "--scale",
+                "0.02",
+                "--seed",
+                "3",
+                "--history-days",
+                "20",
+                "--quiet",
+            ]
         )
         == 0
     )
@@ -45,7 +58,20 @@ def test_generate_continues_and_refuses_conflicting_settings(
     assert "Days 2026-01-03 to 2026-01-03" in out
     assert (
         main(
-            ["generate", "--root", str(tmp_path), "--days", "1", "--scale", "0.02", "--seed", "4", "--quiet"]
+            [
+                "generate",
+                "--root",
+                str(tmp_path),
+                "--days",
+                "1",
+                "--scale",
+                "0.02",
+                "--seed",
+                "4",
+                "--history-days",
+                "20",
+                "--quiet",
+            ]
         )
         == 2
     )

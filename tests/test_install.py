@@ -67,7 +67,9 @@ def test_the_installed_package_generates_and_runs_outside_the_checkout(
     config = _lakehouse(installed, tmp_path, "config")
     assert config.returncode == 0, config.stderr
     assert str(tmp_path / "data") in config.stdout  # the default root is the user's, not the package's
-    generated = _lakehouse(installed, tmp_path, "generate", "--days", "2", "--scale", "0.02", "--quiet")
+    generated = _lakehouse(
+        installed, tmp_path, "generate", "--days", "2", "--scale", "0.02", "--history-days", "20", "--quiet"
+    )
     assert generated.returncode == 0, generated.stderr[-2000:]
     run = _lakehouse(installed, tmp_path, "run", "all")
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])

@@ -161,7 +161,9 @@ ORDER_ITEMS = Source(
         _c("order_id", "id", references="orders.order_id"),
         _c("product_id", "id", references="products.product_id"),
         _c("quantity", "int", range=QUANTITY_RANGE),
-        _c("item_price", "decimal", range=(PRICE_RANGE[0] * 0.9, PRICE_RANGE[1] * 1.1)),
+        _c(
+            "item_price", "decimal", range=(PRICE_RANGE[0] * 0.5, PRICE_RANGE[1] * 1.1)
+        ),  # promotions and coupons
     ),
 )
 SHIPMENTS = Source(
@@ -232,6 +234,14 @@ def daily_file(source: str, day: str) -> str:
     return f"{SOURCES[source].folder}/{source}_{day}.csv"
 
 
+HISTORY_SOURCES = ("customers", "products", "orders", "order_items", "shipments")
+
+
+def history_file(source: str, year: int, month: int) -> str:
+    """A month of the one-time export of the shop's past, e.g. orders/orders_history_2025-03.csv."""
+    return f"{SOURCES[source].folder}/{source}_history_{year}-{month:02d}.csv"
+
+
 def clickstream_file(day: str, hour: int, part: int = 0) -> str:
     """An hour's clickstream file; busy days are written in several parts per hour (part 1, 2, ...)."""
     suffix = f"_part{part}" if part else ""
@@ -243,13 +253,19 @@ def inventory_file(iso_year: int, iso_week: int) -> str:
 
 
 def file_date(path: str) -> dt.date | None:
-    """The business date a bronze file is for: its day, or the Monday of an inventory file's ISO week;
-    None when the name holds no valid date (`date_problem` says why)."""
+    """The business date a bronze file is for: its day, the Monday of an inventory file's ISO week, or
+    the last day of a history export's month; None when the name holds no valid date (`date_problem`
+    says why)."""
     if m := re.search(r"(\d{4})-W(\d{2})", path):
         try:
             return dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
         except ValueError:
             return None
+    if m := re.search(r"_history_(\d{4})-(\d{2})\.", path):
+        if not 1 <= int(m[2]) <= 12:
+            return None
+        first_of_next = dt.date(int(m[1]) + int(m[2]) // 12, int(m[2]) % 12 + 1, 1)
+        return first_of_next - dt.timedelta(days=1)
     if m := re.search(r"(\d{4}-\d{2}-\d{2})", path):
         try:
             return dt.date.fromisoformat(m[1])
@@ -266,6 +282,8 @@ def date_problem(path: str) -> str | None:
         if not 1 <= int(m[2]) <= weeks:
             return f"the file name's week {m[0]} does not exist ({m[1]} has {weeks} ISO weeks)"
         return None
+    if (m := re.search(r"_history_(\d{4}-(\d{2}))\.", path)) and file_date(path) is None:
+        return f"the file name's month {m[1]} does not exist"
     if (m := re.search(r"(\d{4}-\d{2}-\d{2})", path)) and file_date(path) is None:
         return f"the file name's date {m[1]} does not exist"
     return None

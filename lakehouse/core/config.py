@@ -97,6 +97,9 @@ class GeneratorConfig:
     days: int = 30
     scale: float = 1.0
     warehouses: int = 3
+    # The shop opened this many days before start_date; the first run exports that past once
+    # (customers, products, orders, order items, shipments; no clickstream) before the daily files.
+    history_days: int = 365
     dirty: DirtyConfig = field(default_factory=DirtyConfig)
 
 
@@ -247,6 +250,8 @@ def _validate(cfg: Config) -> None:
         fail("generator.days", f"must be at least 1, got {g.days}")
     if not 0.001 <= g.scale <= 1000:
         fail("generator.scale", f"must be between 0.001 and 1000, got {g.scale}")
+    if not 0 <= g.history_days <= 3660:
+        fail("generator.history_days", f"must be between 0 and 3660, got {g.history_days}")
     if not 1 <= g.warehouses <= 50:
         fail("generator.warehouses", f"must be between 1 and 50, got {g.warehouses}")
     if g.seed < 0:
