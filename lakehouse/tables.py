@@ -117,6 +117,11 @@ class GoldTable:
     description: str
     partition_by: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()  # the gold tables it is built from (a KPI's arguments, in order)
+    optional: tuple[str, ...] = ()  # further arguments, None when the table is absent
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return (*self.inputs, *self.optional)
 
     def uri(self, root: str) -> str:
         return storage.join(root, "gold", self.name)
@@ -195,15 +200,16 @@ GOLD: dict[str, GoldTable] = {
         ),
         GoldTable(
             "kpi_retention_cohorts",
-            ("cohort_month", "months_since_first_order"),
-            "monthly retention by first-order cohort",
+            ("grain", "cohort_start", "period"),
+            "monthly and weekly retention by first-order cohort, incomplete periods flagged",
             inputs=("fact_orders", "dim_customer"),
         ),
         GoldTable(
             "kpi_customer_value",
             ("customer_id",),
-            "lifetime value, RFM scores and segment per customer",
-            inputs=("fact_orders", "dim_customer"),
+            "revenue and gross margin to date, RFM scores and segment per customer",
+            inputs=("fact_orders", "dim_customer", "fact_order_items", "dim_product"),
+            optional=("fact_inventory_snapshot",),
         ),
         GoldTable(
             "kpi_conversion_funnel",

@@ -27,16 +27,19 @@ def holiday_name(day: dt.date) -> str | None:
         dt.date(day.year, 12, 26): "Boxing Day",
         dt.date(day.year, 1, 1): "New Year's Day",
     }
-    if day in named:
-        return named[day]
-    if day.month == 12 and day.day < 24:
-        return "December Holiday Season"
-    return None
+    return named.get(day)
+
+
+def in_holiday_season(day: dt.date) -> bool:
+    """December trading before Christmas Eve: busier every day, but not a holiday."""
+    return day.month == 12 and day.day < 24
 
 
 def holiday_multiplier(day: dt.date) -> float:
     """How much busier the shop is on a date than an ordinary day of the same weekday."""
     name = holiday_name(day)
+    if name is None and in_holiday_season(day):
+        return 1.35 + 0.02 * day.day
     return {
         "Thanksgiving": 1.4,
         "Black Friday": 3.2,
@@ -46,7 +49,6 @@ def holiday_multiplier(day: dt.date) -> float:
         "Christmas Day": 0.55,
         "Boxing Day": 1.5,
         "New Year's Day": 0.7,
-        "December Holiday Season": 1.35 + 0.02 * day.day if day.month == 12 else 1.0,
     }.get(name or "", 1.0)
 
 

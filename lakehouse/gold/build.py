@@ -138,6 +138,11 @@ def build_facts(
         dims["dim_channel"],
         dims["dim_payment_method"],
     )
+    shipments = (
+        only(_silver(spark, root, "shipments"), "order_id", order_ids)
+        if table_exists(SILVER["shipments"].uri(root))
+        else None
+    )
     out = {
         "fact_order_items": lines,
         "fact_orders": gold.fact_orders(
@@ -147,10 +152,10 @@ def build_facts(
             dims["dim_customer"],
             dims["dim_channel"],
             dims["dim_payment_method"],
+            shipments,
         ),
     }
-    if table_exists(SILVER["shipments"].uri(root)):
-        shipments = only(_silver(spark, root, "shipments"), "order_id", order_ids)
+    if shipments is not None:
         out["fact_shipments"] = gold.fact_shipments(shipments, orders, dims["dim_carrier"])
     if table_exists(SILVER["clickstream_events"].uri(root)):
         events_uri = SILVER["clickstream_events"].uri(root)
@@ -213,7 +218,7 @@ def build_kpis(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
     """The KPI tables, from the (staged) gold facts and dimensions: each KPI function takes the gold
     tables its registry entry lists as inputs, in that order; a KPI whose inputs are absent is skipped."""
     return {
-        name: getattr(kpis, name)(*[tables[i] for i in t.inputs])
+        name: getattr(kpis, name)(*[tables[i] for i in t.inputs], *[tables.get(i) for i in t.optional])
         for name, t in GOLD.items()
         if name.startswith("kpi_") and all(i in tables for i in t.inputs)
     }
@@ -268,7 +273,7 @@ def downstream(tables: set[str]) -> set[str]:
     """The tables and every gold table built from them, directly or not (GOLD[...].inputs)."""
     out = set(tables)
     while True:
-        more = {n for n, t in GOLD.items() if n not in out and any(i in out for i in t.inputs)}
+        more = {n for n, t in GOLD.items() if n not in out and any(i in out for i in t.sources)}
         if not more:
             return out
         out |= more

@@ -104,29 +104,40 @@ def kpi_top_products_monthly(fact_order_items: DataFrame, products: DataFrame, t
     return plain_strings(ranked.where((F.col("revenue_rank") <= top) | (F.col("units_rank") <= top)))
 
 
+COHORT_GRAINS = {"month": "yyyy-MM", "week": "YYYY-'W'ww"}
+
+
 def kpi_retention_cohorts(fact_orders: DataFrame, customers: DataFrame) -> DataFrame:
-    """Monthly cohorts by first counted order: customers ordering again N months later, and the rate."""
+    """Monthly and weekly (ISO, from Monday) cohorts by each customer's first counted order: customers
+    ordering again N periods later, and the rate. A period the data does not cover to its end (it
+    reaches past the last order date) is flagged `is_complete = false`: its rate is still rising."""
     o = _customer_ids(counted_orders(fact_orders), customers).where(F.col("customer_id").isNotNull())
-    o = o.withColumn("_month", F.trunc(_date("order_date_key"), "month"))
-    first = o.groupBy("customer_id").agg(F.min("_month").alias("_cohort"))
-    active = o.join(first, "customer_id").select(
-        "customer_id",
-        "_cohort",
-        F.months_between("_month", "_cohort").cast("int").alias("months_since_first_order"),
-    )
-    counts = active.groupBy("_cohort", "months_since_first_order").agg(
-        F.countDistinct("customer_id").alias("active_customers")
-    )
-    size = first.groupBy("_cohort").agg(F.count(F.lit(1)).alias("cohort_size"))
-    return plain_strings(
-        counts.join(size, "_cohort").select(
-            F.date_format("_cohort", "yyyy-MM").alias("cohort_month"),
-            "months_since_first_order",
-            "active_customers",
-            "cohort_size",
-            _ratio(F.col("active_customers"), F.col("cohort_size")).alias("retention_rate"),
+    o = o.withColumn("_d", _date("order_date_key"))
+    last_day = F.lit(o.agg(F.max("_d")).first()[0]).cast("date")
+    grains = []
+    for grain in COHORT_GRAINS:
+        g = o.withColumn("_p", F.to_date(F.date_trunc(grain, "_d")))
+        first = g.groupBy("customer_id").agg(F.min("_p").alias("_cohort"))
+        active = g.join(first, "customer_id").select("customer_id", "_cohort", "_p").distinct()
+        counts = active.groupBy("_cohort", "_p").agg(F.count(F.lit(1)).alias("active_customers"))
+        size = first.groupBy("_cohort").agg(F.count(F.lit(1)).alias("cohort_size"))
+        if grain == "month":
+            period, end = F.months_between("_p", "_cohort").cast("int"), F.date_sub(F.add_months("_p", 1), 1)
+        else:
+            period, end = (F.datediff("_p", "_cohort") / 7).cast("int"), F.date_add("_p", 6)
+        grains.append(
+            counts.join(size, "_cohort").select(
+                F.lit(grain).alias("grain"),
+                F.col("_cohort").alias("cohort_start"),
+                period.alias("period"),
+                F.col("_p").alias("period_start"),
+                "active_customers",
+                "cohort_size",
+                _ratio(F.col("active_customers"), F.col("cohort_size")).alias("retention_rate"),
+                (end <= last_day).alias("is_complete"),
+            )
         )
-    )
+    return plain_strings(grains[0].unionByName(grains[1]))
 
 
 def kpi_conversion_funnel(fact_sessions: DataFrame, sources: DataFrame) -> DataFrame:
@@ -155,20 +166,40 @@ def kpi_conversion_funnel(fact_sessions: DataFrame, sources: DataFrame) -> DataF
     )
 
 
-SEGMENTS = (  # (name, condition on r, f, m scores), first match wins
-    ("Champions", "r >= 4 AND f >= 4"),
-    ("Loyal", "f >= 4"),
-    ("New", "r >= 4 AND f <= 1"),
-    ("Promising", "r >= 3 AND f <= 2"),
-    ("At Risk", "r <= 2 AND f >= 3"),
-    ("Hibernating", "r <= 2"),
-    ("Needs Attention", "true"),
+# The common RFM segment grid on recency and frequency scores (as in Putler's and most RFM write-ups):
+# (segment, condition on r and f), first match wins.
+SEGMENTS = (
+    ("Champions", "r = 5 AND f >= 4"),
+    ("Loyal Customers", "r >= 3 AND f >= 4"),
+    ("Potential Loyalists", "r >= 4 AND f BETWEEN 2 AND 3"),
+    ("New Customers", "r = 5 AND f = 1"),
+    ("Promising", "r = 4 AND f = 1"),
+    ("Need Attention", "r = 3 AND f = 3"),
+    ("About to Sleep", "r = 3 AND f <= 2"),
+    ("Cannot Lose Them", "r <= 2 AND f = 5"),
+    ("At Risk", "r <= 2 AND f BETWEEN 3 AND 4"),
+    ("Hibernating", "r <= 2 AND f <= 2"),
 )
 
 
-def kpi_customer_value(fact_orders: DataFrame, customers: DataFrame) -> DataFrame:
-    """Per customer: lifetime value and RFM scores (1-5, 5 best, by quintile) with a segment. Recency is
-    counted to the last order date in the data."""
+def score(value: Column, better_when: str = "higher") -> Column:
+    """A 1-5 score from where a value stands among all customers' values (its percent rank): equal values
+    always get equal scores, whatever the row order, and 5 is best."""
+    order = value.asc() if better_when == "higher" else value.desc()
+    rank = F.percent_rank().over(Window.partitionBy(F.lit(1)).orderBy(order))  # one ranking of everyone
+    return F.least(F.lit(5), (F.floor(rank * 5) + 1).cast("int"))
+
+
+def kpi_customer_value(
+    fact_orders: DataFrame,
+    customers: DataFrame,
+    order_lines: DataFrame,
+    products: DataFrame,
+    inventory: DataFrame | None = None,
+) -> DataFrame:
+    """Per customer: orders, revenue to date, gross margin to date (revenue less units at each product's
+    latest unit cost from the inventory snapshots; null without any), and RFM scores with a segment.
+    Recency is counted to the last order date in the data."""
     o = _customer_ids(counted_orders(fact_orders), customers).where(F.col("customer_id").isNotNull())
     o = o.withColumn("_d", _date("order_date_key"))
     last_day = o.agg(F.max("_d")).first()[0]
@@ -176,40 +207,56 @@ def kpi_customer_value(fact_orders: DataFrame, customers: DataFrame) -> DataFram
         F.min("_d").alias("first_order_date"),
         F.max("_d").alias("last_order_date"),
         F.count(F.lit(1)).alias("orders"),
-        F.sum("revenue").cast(MONEY).alias("lifetime_value"),
+        F.sum("revenue").cast(MONEY).alias("revenue_to_date"),
     )
-    per = per.withColumn("recency_days", days_between(F.lit(last_day), F.col("last_order_date")))
-    everyone = Window.partitionBy(F.lit("all"))  # quintiles rank all customers together, by design
-    scored = (
-        per.withColumn("r", F.ntile(5).over(everyone.orderBy(F.col("recency_days").desc(), "customer_id")))
-        .withColumn("f", F.ntile(5).over(everyone.orderBy("orders", "customer_id")))
-        .withColumn("m", F.ntile(5).over(everyone.orderBy("lifetime_value", "customer_id")))
-    )
-    segment = None
-    for name, cond in SEGMENTS:
-        segment = (
-            F.when(F.expr(cond), F.lit(name)) if segment is None else segment.when(F.expr(cond), F.lit(name))
+    if inventory is not None:
+        latest = F.struct("snapshot_date_key", "warehouse_id")
+        cost = inventory.groupBy("product_id").agg(F.max_by("unit_cost", latest).alias("_unit_cost"))
+        ids = products.select("product_sk", "product_id")
+        lines = (
+            order_lines.where(F.col("revenue") > 0).join(ids, "product_sk").join(cost, "product_id", "left")
         )
+        lines = _customer_ids(lines, customers).where(F.col("customer_id").isNotNull())
+        margin = lines.groupBy("customer_id").agg(
+            F.sum(F.col("revenue") - F.col("quantity") * F.col("_unit_cost"))
+            .cast(MONEY)
+            .alias("gross_margin_to_date")
+        )
+        per = per.join(margin, "customer_id", "left")
+    else:
+        per = per.withColumn("gross_margin_to_date", F.lit(None).cast(MONEY))
+    per = per.withColumn("recency_days", days_between(F.lit(last_day), F.col("last_order_date")))
+    scored = per.select(
+        "*",
+        score(F.col("recency_days"), "lower").alias("r"),
+        score(F.col("orders")).alias("f"),
+        score(F.col("revenue_to_date")).alias("m"),
+    )
+    segment = F.lit("Other")
+    for name, cond in reversed(SEGMENTS):
+        segment = F.when(F.expr(cond), F.lit(name)).otherwise(segment)
     return plain_strings(
         scored.select(
-            "customer_id", "first_order_date", "last_order_date", "orders", "lifetime_value", "recency_days",
+            "customer_id", "first_order_date", "last_order_date", "orders", "revenue_to_date",
+            "gross_margin_to_date", "recency_days",
             F.col("r").alias("r_score"), F.col("f").alias("f_score"), F.col("m").alias("m_score"),
             F.concat(F.col("r").cast("string"), F.col("f").cast("string"), F.col("m").cast("string")).alias("rfm"),
-            segment.alias("segment"),  # type: ignore[union-attr]
+            segment.alias("segment"),
         )
     )  # fmt: skip
 
 
 def kpi_inventory_health(fact_inventory: DataFrame) -> DataFrame:
-    """Per snapshot and warehouse: stock-outs, products below their reorder point, stock value, median
-    days of cover and sell-through (units sold in the window over units sold plus stock on hand)."""
+    """Per snapshot and warehouse: stock-outs and products below their reorder point (both on available
+    stock: on hand less reserved), stock value, median days of cover and sell-through (units sold in the
+    sales window over units sold plus stock on hand)."""
     per = fact_inventory.groupBy("snapshot_date_key", "snapshot_date", "warehouse_id").agg(
         F.count(F.lit(1)).alias("products"),
         F.sum(F.col("is_stock_out").cast("int")).alias("stock_outs"),
         F.sum(F.col("below_reorder_point").cast("int")).alias("below_reorder_point"),
         F.sum("stock_value").cast(MONEY).alias("stock_value"),
         F.percentile_approx("days_of_cover", 0.5).alias("median_days_of_cover"),
-        F.sum(F.col("avg_daily_units") * 28).alias("_sold"),
+        F.sum(F.col("avg_daily_units") * F.col("sales_window_days")).alias("_sold"),
         F.sum("on_hand").alias("on_hand"),
     )
     return plain_strings(
@@ -223,8 +270,9 @@ def kpi_shipping_performance(
     fact_shipments: DataFrame, fact_orders: DataFrame, carriers: DataFrame
 ) -> DataFrame:
     """Per carrier and month shipped: shipments, orders, average days from order to shipment (per
-    shipment) and to delivery (per order), cost and cost per order. The month is the shipment's, which
-    every shipment has (its order may not have reached silver)."""
+    shipment), to delivery (per order, credited once: to the carrier and month of the order's last
+    shipment, the parcel that completes it), cost and cost per order. The month is the shipment's,
+    which every shipment has (its order may not have reached silver)."""
     s = fact_shipments.join(carriers, "carrier_sk", "left").withColumn(
         "month", F.date_format(_date("shipment_date_key"), "yyyy-MM")
     )
@@ -234,9 +282,13 @@ def kpi_shipping_performance(
         F.round(F.avg("days_order_to_shipment"), 2).alias("avg_days_to_ship"),
         F.sum("shipment_cost").cast(MONEY).alias("shipping_cost"),
     )
+    latest = F.struct("shipment_date_key", "shipment_id")
+    last = s.groupBy("order_id").agg(
+        F.max_by("carrier", latest).alias("carrier"), F.max_by("month", latest).alias("month")
+    )
     delivered = fact_orders.select("order_id", "days_to_deliver")
     per_order = (
-        s.select("carrier", "month", "order_id").distinct().join(delivered, "order_id", "left")
+        last.join(delivered, "order_id", "left")
         .groupBy("carrier", "month").agg(F.round(F.avg("days_to_deliver"), 2).alias("avg_days_to_deliver"))
     )  # fmt: skip
     agg = per_shipment.join(per_order, ["carrier", "month"], "left")

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from lakehouse.core.calendar import holiday_name
+from lakehouse.core.calendar import holiday_name, in_holiday_season
 from lakehouse.tables import FUNNEL
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 UNKNOWN_SK = -1
+ANONYMOUS_SK = -2  # dim_customer's member for sessions no customer was logged in to (not an unknown key)
 END_OF_TIME = dt.datetime(9999, 12, 31, 23, 59, 59)
 
 
@@ -36,12 +37,14 @@ def dim_date(spark: SparkSession, start: dt.date, end: dt.date) -> DataFrame:
             (
                 int(day.strftime("%Y%m%d")), day, day.day, day.isoweekday(), day.strftime("%A"), iso.week, iso.year,
                 day.month, day.strftime("%B"), (day.month - 1) // 3 + 1, day.year, day.isoweekday() >= 6, name, name is not None,
+                in_holiday_season(day),
             )
         )  # fmt: skip
         day += dt.timedelta(days=1)
     schema = (
         "date_key INT, date DATE, day_of_month INT, day_of_week INT, day_name STRING, iso_week INT, iso_year INT, month INT, "
-        "month_name STRING, quarter INT, year INT, is_weekend BOOLEAN, holiday_name STRING, is_holiday BOOLEAN"
+        "month_name STRING, quarter INT, year INT, is_weekend BOOLEAN, holiday_name STRING, is_holiday BOOLEAN, "
+        "is_holiday_season BOOLEAN"
     )
     return spark.createDataFrame(rows, schema)
 
@@ -101,7 +104,8 @@ def dim_customer(customers_history: DataFrame) -> DataFrame:
         "country": "Unknown",
         "signup_date": None,
     }
-    return with_unknown(dim, "customer_sk", unknown)
+    anonymous = unknown | {"email_masked": "anonymous", "country": "Anonymous"}
+    return with_unknown(dim, "customer_sk", unknown, {ANONYMOUS_SK: anonymous})
 
 
 def dim_product(products_history: DataFrame) -> DataFrame:
@@ -141,19 +145,20 @@ def dim_warehouse(snapshots: DataFrame) -> DataFrame:
     return with_unknown(dim, "warehouse_sk", unknown)
 
 
-def with_unknown(dim: DataFrame, sk: str, values: dict[str, object]) -> DataFrame:
-    """The dimension plus its unknown member (key -1), valid for all time."""
+def with_unknown(
+    dim: DataFrame, sk: str, values: dict[str, object], others: dict[int, dict[str, object]] | None = None
+) -> DataFrame:
+    """The dimension plus its unknown member (key -1) and any other special members (negative keys),
+    valid for all time."""
     spark = dim.sparkSession
-    row = {
-        sk: UNKNOWN_SK,
-        **values,
-        "valid_from": dt.datetime(1900, 1, 1),
-        "valid_to": END_OF_TIME,
-        "is_current": True,
-        "version": 0,
-    }
-    unknown = spark.createDataFrame([tuple(row[c] for c in dim.columns)], dim.schema)
-    return plain_strings(dim.unionByName(unknown))
+    members = {UNKNOWN_SK: values, **(others or {})}
+    rows = [
+        {sk: key, **v, "valid_from": dt.datetime(1900, 1, 1), "valid_to": END_OF_TIME, "is_current": True,
+         "version": 0}
+        for key, v in members.items()
+    ]  # fmt: skip
+    special = spark.createDataFrame([tuple(r[c] for c in dim.columns) for r in rows], dim.schema)
+    return plain_strings(dim.unionByName(special))
 
 
 def plain_strings(df: DataFrame) -> DataFrame:
@@ -254,9 +259,13 @@ def fact_order_items(
             "list_price",
             gross.alias("gross_amount"),
             F.when(counts, gross).otherwise(F.lit(0).cast("decimal(14,2)")).alias("revenue"),
-            ((F.col("list_price") - F.col("item_price")) * F.col("quantity"))
+            # Below list is a discount, above list a premium: each is never negative.
+            (F.greatest(F.col("list_price") - F.col("item_price"), F.lit(0)) * F.col("quantity"))
             .cast("decimal(14,2)")
             .alias("discount_amount"),
+            (F.greatest(F.col("item_price") - F.col("list_price"), F.lit(0)) * F.col("quantity"))
+            .cast("decimal(14,2)")
+            .alias("premium_amount"),
             F.coalesce("status", F.lit("Unknown")).alias("order_status"),
             cancelled.alias("is_cancelled"),
         )
@@ -270,15 +279,17 @@ def fact_orders(
     customers: DataFrame,
     channels: DataFrame,
     payments: DataFrame,
+    shipments: DataFrame | None = None,
 ) -> DataFrame:
-    """One row per silver order: totals from its lines, status, days from order to shipping and (from the
-    order's status history) to delivery."""
+    """One row per silver order: totals from its lines, status, days from order to its first shipment
+    (its ship_date while no shipment has arrived) and, from the order's status history, to delivery."""
     totals = order_lines.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").alias("units"),
         F.sum("gross_amount").alias("gross_amount"),
         F.sum("revenue").alias("revenue"),
         F.sum("discount_amount").alias("discount_amount"),
+        F.sum("premium_amount").alias("premium_amount"),
     )
     o = as_of(orders, customers, "customer_id", "customer_sk", end_of_day("order_date"))
     o = _key_of(_key_of(o, channels, "channel"), payments, "payment_method")
@@ -288,6 +299,11 @@ def fact_orders(
         .agg(F.min("updated_at").alias("_delivered_at"))
     )
     o = o.join(totals, "order_id", "left").join(delivered, "order_id", "left")
+    shipped = F.col("ship_date")
+    if shipments is not None:
+        first_shipment = shipments.groupBy("order_id").agg(F.min("shipment_date").alias("_first_shipment"))
+        o = o.join(first_shipment, "order_id", "left")
+        shipped = F.coalesce("_first_shipment", "ship_date")
     zero = F.lit(0).cast("decimal(14,2)")
     return plain_strings(
         o.select(
@@ -299,7 +315,7 @@ def fact_orders(
             "status",
             (F.col("status") == "Cancelled").alias("is_cancelled"),
             date_key("ship_date").alias("ship_date_key"),
-            days_between("ship_date", "order_date").alias("days_to_ship"),
+            days_between(shipped, F.col("order_date")).alias("days_to_ship"),
             days_between(F.to_date("_delivered_at"), "order_date").alias("days_to_deliver"),
             "coupon_code",
             F.coalesce("line_count", F.lit(0)).alias("line_count"),
@@ -307,6 +323,7 @@ def fact_orders(
             F.coalesce("gross_amount", zero).alias("gross_amount"),
             F.coalesce("revenue", zero).alias("revenue"),
             F.coalesce("discount_amount", zero).alias("discount_amount"),
+            F.coalesce("premium_amount", zero).alias("premium_amount"),
         )
     )
 
@@ -348,6 +365,8 @@ def fact_sessions(events: DataFrame, customers: DataFrame, sources: DataFrame) -
     # The session's attributes are those of its first event: min_by over the event time, ties broken by a
     # hash of event_id, so one aggregate does it all (a window ranking every event cost twice as much).
     first = F.unix_micros("event_ts") * 1024 + F.pmod(F.hash("event_id"), F.lit(1024))
+    orphan_ids = F.coalesce(F.col("_orphan_fks"), F.array().cast("array<string>"))
+    resolves_customer = ~F.array_contains(orphan_ids, "customer_id")
     s = (
         events.withColumns({"_step": step, "_first": first})
         .groupBy("session_id")
@@ -360,16 +379,22 @@ def fact_sessions(events: DataFrame, customers: DataFrame, sources: DataFrame) -
             ).alias("pages_viewed"),
             F.max("_step").alias("_furthest"),
             F.max("order_id").alias("order_id"),
-            F.max("customer_id").alias("customer_id"),
+            # When the customer logged in (a first order's session starts anonymous and signs up on the way).
+            F.min(F.when(F.col("customer_id").isNotNull(), F.col("event_ts"))).alias("_logged_in_at"),
+            # The logged-in customer: an id that resolves wins over an injected orphan.
+            F.coalesce(
+                F.max(F.when(~resolves_customer, F.lit(None)).otherwise(F.col("customer_id"))),
+                F.max("customer_id"),
+            ).alias("customer_id"),
             *[F.min_by(c, "_first").alias(c) for c in ("traffic_source", "device", "country")],
         )
     )
-    s = as_of(
-        s,
-        customers,
-        "customer_id",
+    s = as_of(s, customers, "customer_id", "customer_sk", F.coalesce("_logged_in_at", "session_start"))
+    s = s.withColumn(
         "customer_sk",
-        F.col("session_start"),
+        F.when(F.col("customer_id").isNull(), F.lit(ANONYMOUS_SK).cast("bigint")).otherwise(
+            F.col("customer_sk")
+        ),
     )
     s = _key_of(s, sources, "traffic_source")
     steps = F.array(*[F.lit(x) for x in FUNNEL])
@@ -402,7 +427,10 @@ def fact_inventory_snapshot(
     window_days: int = 28,
 ) -> DataFrame:
     """Weekly stock per product and warehouse, with days of cover: the product's stock across warehouses
-    divided by its average daily units sold (counted orders) over the `window_days` before the snapshot."""
+    divided by its average daily units sold (counted orders) over the `window_days` before the snapshot,
+    or over the days of sales the data holds when it holds fewer (`sales_window_days`). Available stock
+    is on hand less reserved: a stock-out has none available, and an item is below its reorder point
+    when what is available is at or below it."""
     sold = (
         order_lines.where(F.col("revenue") > 0)
         .join(products.select("product_sk", F.col("product_id").alias("_pid")), "product_sk")
@@ -410,7 +438,16 @@ def fact_inventory_snapshot(
         .groupBy("_pid", "_date")
         .agg(F.sum("quantity").alias("_units"))
     )
+    first_sale = sold.agg(F.min("_date")).first()[0]
     dates = snapshots.select("product_id", "snapshot_date").distinct()
+    window = (
+        F.greatest(
+            F.lit(1), F.least(F.lit(window_days), F.datediff("snapshot_date", F.lit(first_sale).cast("date")))
+        )
+        if first_sale is not None
+        else F.lit(window_days)
+    )
+    dates = dates.withColumn("sales_window_days", window.cast("int"))
     recent = (
         (dates["product_id"] == sold["_pid"])
         & (sold["_date"] < dates["snapshot_date"])
@@ -418,8 +455,8 @@ def fact_inventory_snapshot(
     )
     demand = (
         dates.join(sold, recent, "left")
-        .groupBy("product_id", "snapshot_date")
-        .agg((F.coalesce(F.sum("_units"), F.lit(0)) / F.lit(window_days)).alias("avg_daily_units"))
+        .groupBy("product_id", "snapshot_date", "sales_window_days")
+        .agg((F.coalesce(F.sum("_units"), F.lit(0)) / F.col("sales_window_days")).alias("avg_daily_units"))
     )
     stock = snapshots.groupBy("product_id", "snapshot_date").agg(F.sum("on_hand").alias("_total_on_hand"))
     s = snapshots.join(demand, ["product_id", "snapshot_date"], "left").join(
@@ -440,11 +477,13 @@ def fact_inventory_snapshot(
             "reorder_point",
             "unit_cost",
             (F.col("on_hand") * F.col("unit_cost")).cast("decimal(16,2)").alias("stock_value"),
+            "sales_window_days",
             "avg_daily_units",
             F.when(
                 F.col("avg_daily_units") > 0, F.round(F.col("_total_on_hand") / F.col("avg_daily_units"), 1)
             ).alias("days_of_cover"),
-            (F.col("on_hand") == 0).alias("is_stock_out"),
+            (F.col("on_hand") - F.col("reserved")).alias("available"),
+            (F.col("on_hand") - F.col("reserved") <= 0).alias("is_stock_out"),
             (F.col("on_hand") - F.col("reserved") <= F.col("reorder_point")).alias("below_reorder_point"),
         )
     )

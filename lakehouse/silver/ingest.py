@@ -143,6 +143,7 @@ class RunReport:
     run_id: str
     sources: list[SourceReport] = field(default_factory=list)
     rejected: list[LandedFile] = field(default_factory=list)
+    orphans_resolved: int = 0  # rows of earlier runs whose parent arrived in this one
     noted: list[LandedFile] = field(default_factory=list)  # ingested with a note (a sheet left out, a column)
     reporting_problem: str | None = None  # results and Data Docs not recorded (the tables are committed)
     nothing_new: bool = False
@@ -282,6 +283,8 @@ def bronze_to_silver(
                 if sr.validation == "blocked":
                     blocked.add(sr.source)
         report.sources = list(totals.values())
+        if totals:
+            report.orphans_resolved = resolve_orphans(spark, root)
         if totals:  # the run is complete: one row per source
             rows = [sr.row(run_id, started_at, batches=batches_of[sr.source]) for sr in report.sources]
             write_table(
@@ -800,6 +803,31 @@ def latest_per_key(rows: DataFrame, table: SilverTable) -> DataFrame:
 
 # A quarantined record that a re-export of its file has fixed: the run that took the fixed row in.
 QUARANTINE_RESOLUTION = {"resolved_by": "STRING", "resolved_at": "TIMESTAMP"}
+
+
+def resolve_orphans(spark: SparkSession, root: str) -> int:
+    """Clear `_orphan_fks` of the rows whose parent has arrived since (a child may land before its parent,
+    or the parent's row was quarantined until a re-export fixed it). Returns how many rows changed."""
+    changed_rows = 0
+    for table in SILVER.values():
+        contract = table.contract
+        fks = [c.name for c in contract.columns if c.references]
+        if not fks or not table_exists(table.uri(root)):
+            continue
+        flagged = read_table(spark, table.uri(root)).where(F.size("_orphan_fks") > 0)
+        flagged = flagged.select(
+            *table.merge_key, *table.partition_by, *fks, F.col("_orphan_fks").alias("_was")
+        )
+        now = with_orphan_flags(spark, root, flagged, contract)
+        changed = now.where(F.col("_orphan_fks") != F.col("_was")).drop("_was").cache()
+        n = changed.count()
+        if n:
+            key = (*table.partition_by, *table.merge_key)  # the partition columns let MERGE prune files
+            update_matched(spark, changed, table.uri(root), key, {"_orphan_fks": "s._orphan_fks"})
+            log.info("%s: %d row(s) whose parent arrived are no longer orphans", table.name, n)
+        changed.unpersist()
+        changed_rows += n
+    return changed_rows
 
 
 def resolve_quarantine(

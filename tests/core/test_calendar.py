@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lakehouse.core.calendar import demand_multiplier, holiday_name, thanksgiving
+from lakehouse.core.calendar import demand_multiplier, holiday_name, in_holiday_season, thanksgiving
 
 
 def test_thanksgiving_black_friday_cyber_monday() -> None:
@@ -10,7 +10,8 @@ def test_thanksgiving_black_friday_cyber_monday() -> None:
     assert thanksgiving(2026) == dt.date(2026, 11, 26)
     assert holiday_name(dt.date(2025, 11, 28)) == "Black Friday"
     assert holiday_name(dt.date(2025, 12, 1)) == "Cyber Monday"
-    assert holiday_name(dt.date(2025, 12, 10)) == "December Holiday Season"
+    assert holiday_name(dt.date(2025, 12, 10)) is None and in_holiday_season(dt.date(2025, 12, 10))
+    assert not in_holiday_season(dt.date(2025, 12, 24)) and not in_holiday_season(dt.date(2025, 11, 30))
     assert holiday_name(dt.date(2025, 10, 10)) is None
 
 

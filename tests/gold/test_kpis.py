@@ -6,10 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 
 from lakehouse.bronze.contract import CARRIERS, TRAFFIC_SOURCES
 from lakehouse.gold import kpis
 from lakehouse.gold.models import (
+    ANONYMOUS_SK,
     UNKNOWN_SK,
     dim_warehouse,
     fact_inventory_snapshot,
@@ -59,31 +61,79 @@ def test_daily_sales(orders, customers) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_retention_cohorts(orders, customers) -> None:  # type: ignore[no-untyped-def]
+    rows = kpis.kpi_retention_cohorts(orders, customers).collect()
+    month = {(r["cohort_start"], r["period"]): r for r in rows if r["grain"] == "month"}
+    jan = dt.date(2026, 1, 1)
+    assert month[(jan, 0)]["active_customers"] == 2 and month[(jan, 0)]["retention_rate"] == 1.0
+    assert month[(jan, 1)]["active_customers"] == 1 and month[(jan, 1)]["retention_rate"] == 0.5
+    assert set(month) == {(jan, 0), (jan, 1)}
+    # The data ends on 2026-02-10: January is complete, February is not.
+    assert month[(jan, 0)]["is_complete"] and not month[(jan, 1)]["is_complete"]
+    assert month[(jan, 1)]["period_start"] == dt.date(2026, 2, 1)
+    week = {(r["cohort_start"], r["period"]): r for r in rows if r["grain"] == "week"}
+    monday = dt.date(2026, 1, 5)  # both first orders fell in the ISO week from Monday 5 January
+    assert week[(monday, 0)]["cohort_size"] == 2 and week[(monday, 0)]["is_complete"]
+    assert week[(monday, 5)]["active_customers"] == 1 and week[(monday, 5)]["period_start"] == dt.date(
+        2026, 2, 9
+    )
+    assert not week[(monday, 5)]["is_complete"], "the week of 9 February ends after the data"
+
+
+def test_customer_value_rfm(orders, customers, lines, products, spark) -> None:  # type: ignore[no-untyped-def]
+    costs = spark.createDataFrame(
+        [
+            (20260104, "WH-01", 1, D("20.00")),
+            (20260111, "WH-01", 1, D("25.00")),
+            (20260111, "WH-01", 2, D("4.00")),
+        ],
+        "snapshot_date_key int, warehouse_id string, product_id bigint, unit_cost decimal(12,2)",
+    )
     got = {
-        (r["cohort_month"], r["months_since_first_order"]): r
-        for r in kpis.kpi_retention_cohorts(orders, customers).collect()
+        r["customer_id"]: r
+        for r in kpis.kpi_customer_value(orders, customers, lines, products, costs).collect()
     }
-    assert got[("2026-01", 0)]["active_customers"] == 2 and got[("2026-01", 0)]["retention_rate"] == 1.0
-    assert got[("2026-01", 1)]["active_customers"] == 1 and got[("2026-01", 1)]["retention_rate"] == 0.5
-    assert set(got) == {("2026-01", 0), ("2026-01", 1)}
-
-
-def test_customer_value_rfm(orders, customers) -> None:  # type: ignore[no-untyped-def]
-    got = {r["customer_id"]: r for r in kpis.kpi_customer_value(orders, customers).collect()}
     assert set(got) == {1, 2}
     one, two = got[1], got[2]
-    assert (one["orders"], one["lifetime_value"], one["recency_days"]) == (2, D("130.00"), 0)
-    assert (two["orders"], two["lifetime_value"], two["recency_days"]) == (1, D("50.00"), 36)
+    assert (one["orders"], one["revenue_to_date"], one["recency_days"]) == (2, D("130.00"), 0)
+    assert (two["orders"], two["revenue_to_date"], two["recency_days"]) == (1, D("50.00"), 36)
+    # Margin at each product's latest unit cost: customer 1 bought 2 lamps (25.00), 1 + 3 books (4.00).
+    assert one["gross_margin_to_date"] == D("130.00") - 2 * D("25.00") - 4 * D("4.00")
+    assert two["gross_margin_to_date"] == D("50.00") - D("25.00")
     assert (
         one["r_score"] > two["r_score"]
         and one["f_score"] > two["f_score"]
         and one["m_score"] > two["m_score"]
     )
-    assert (
-        one["rfm"] == f"{one['r_score']}{one['f_score']}{one['m_score']}"
-        and one["segment"]
-        and two["segment"]
+    assert one["rfm"] == f"{one['r_score']}{one['f_score']}{one['m_score']}"
+    assert one["segment"] == "Champions" and two["segment"] == "Hibernating"
+    no_costs = kpis.kpi_customer_value(orders, customers, lines, products).collect()
+    assert all(r["gross_margin_to_date"] is None for r in no_costs), "no snapshots, no margin"
+
+
+def test_rfm_scores_are_equal_for_equal_behaviour_whatever_the_row_order(spark) -> None:  # type: ignore[no-untyped-def]
+    # Ten customers: six with one order of 10.00 on the same day, four with more.
+    rows = [(i, 20260110, 100 + i, False, 1, D("10.00")) for i in range(6)]
+    rows += [(10 + i, 20260101 + i, 106 + i, False, 1, D("10.00") * (i + 2)) for i in range(4)]
+    rows += [(20 + i, 20260120, 106 + i, False, 1, D("5.00")) for i in range(4)]
+    schema = "order_id bigint, order_date_key int, customer_sk bigint, is_cancelled boolean, units bigint, revenue decimal(14,2)"
+    customers = spark.createDataFrame(
+        [(100 + i, i + 1) for i in range(10)], "customer_sk bigint, customer_id bigint"
     )
+    lines = spark.createDataFrame(
+        [],
+        "order_id bigint, order_date_key int, customer_sk bigint, product_sk bigint, quantity int, revenue decimal(14,2)",
+    )
+    products = spark.createDataFrame([], "product_sk bigint, product_id bigint, name string, category string")
+    results = []
+    for ordered in (rows, list(reversed(rows))):
+        got = kpis.kpi_customer_value(
+            spark.createDataFrame(ordered, schema), customers, lines, products
+        ).collect()
+        results.append({r["customer_id"]: (r["r_score"], r["f_score"], r["m_score"]) for r in got})
+    assert results[0] == results[1], "scores do not depend on row order"
+    same = {results[0][i + 1] for i in range(6)}
+    assert len(same) == 1, "equal behaviour, equal scores"
+    assert all(results[0][7 + i][1] > results[0][1][1] for i in range(4)), "two orders beat one"
 
 
 @pytest.fixture
@@ -145,11 +195,13 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
         ("a3", T(2026, 1, 5, 10, 2, 0), "s1", 1, "add_to_cart", None, "direct", "desktop", "France"),
         ("a4", T(2026, 1, 5, 10, 3, 0), "s1", 1, "checkout_start", None, "direct", "desktop", "France"),
         ("a5", T(2026, 1, 5, 10, 4, 30), "s1", 1, "purchase", 7, "direct", "desktop", "France"),
+        # An injected orphan id on one event never wins over the logged-in customer.
+        ("a6", T(2026, 1, 5, 10, 4, 40), "s1", 900_000_001, "page_view", None, "direct", "desktop", "France"),
         ("b1", T(2026, 1, 5, 11, 0, 0), "s2", None, "page_view", None, "direct", "desktop", "Spain"),
         ("b2", T(2026, 1, 5, 11, 0, 40), "s2", None, "product_view", None, "direct", "desktop", "Spain"),
         ("b3", T(2026, 1, 5, 11, 1, 0), "s2", None, "add_to_cart", None, "direct", "desktop", "Spain"),
         ("c1", T(2026, 1, 5, 12, 0, 0), "s3", None, "page_view", None, "direct", "desktop", "Spain"),
-        ("c2", T(2026, 1, 5, 12, 0, 5), "s3", None, "search", None, "direct", "desktop", "Spain"),
+        ("c2", T(2026, 1, 5, 12, 0, 5), "s3", 900_000_002, "search", None, "direct", "desktop", "Spain"),
         # The session's source, device and country are its first event's, whatever the row order.
         ("d2", T(2026, 1, 5, 13, 0, 9), "s4", None, "page_view", None, "email", "tablet", "Germany"),
         ("d1", T(2026, 1, 5, 13, 0, 0), "s4", None, "page_view", None, "social", "mobile", "Italy"),
@@ -159,7 +211,7 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
     events = spark.createDataFrame(
         e,
         "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string",
-    )
+    ).withColumn("_orphan_fks", F.when(F.col("customer_id") >= 900_000_000, F.array(F.lit("customer_id"))))
     dims = spark.createDataFrame(
         [(11, 1, T(2025, 1, 1), T(9999, 12, 31))],
         "customer_sk bigint, customer_id bigint, valid_from timestamp, valid_to timestamp",
@@ -185,8 +237,10 @@ def test_sessions_and_conversion_funnel(spark, customers) -> None:  # type: igno
         got["s1"]["furthest_step"],
         got["s1"]["converted"],
         got["s1"]["order_id"],
-    ) == (270, 2, "purchase", True, 7)
-    assert got["s1"]["customer_sk"] == 11 and got["s2"]["customer_sk"] == -1
+    ) == (280, 3, "purchase", True, 7)
+    assert got["s1"]["customer_sk"] == 11, "the logged-in customer, not the orphan id"
+    assert got["s2"]["customer_sk"] == ANONYMOUS_SK, "nobody logged in: the anonymous member"
+    assert got["s3"]["customer_sk"] == UNKNOWN_SK, "an id that does not resolve: the unknown member"
     assert (got["s2"]["furthest_step"], got["s3"]["furthest_step"], got["s3"]["pages_viewed"]) == (
         "add_to_cart",
         "visit",
@@ -210,7 +264,8 @@ def test_session_attributes_on_a_tie_do_not_depend_on_row_order(spark, customers
         (f"e{i}", T(2026, 1, 5, 10, 0, 0), "s1", None, "page_view", None, "direct", device, "France")
         for i, device in enumerate(("desktop", "mobile", "tablet"))
     ]
-    schema = "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string"
+    schema = "event_id string, event_ts timestamp, session_id string, customer_id bigint, event_type string, order_id bigint, traffic_source string, device string, country string, _orphan_fks array<string>"
+    rows = [(*r, None) for r in rows]
     dims = spark.createDataFrame(
         [], "customer_sk bigint, customer_id bigint, valid_from timestamp, valid_to timestamp"
     )
@@ -232,8 +287,9 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
         [(101, 1, T(2025, 1, 1), T(9999, 12, 31)), (102, 2, T(2025, 1, 1), T(9999, 12, 31))],
         "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
     )
-    # Product 1 sold 56 units in the 28 days before the snapshot (2 a day); product 2 none.
-    sold = spark.createDataFrame([(20260110, 101, 50, D("500.00")), (20260131, 101, 6, D("60.00")), (20260201, 101, 99, D("1.00"))],
+    # Product 1 sold 56 units in the 28 days before the snapshot (2 a day); product 2 none since December.
+    sold = spark.createDataFrame([(20260110, 101, 50, D("500.00")), (20260131, 101, 6, D("60.00")), (20260201, 101, 99, D("1.00")),
+                                  (20251201, 102, 1, D("2.00"))],
                                  "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
     warehouses = dim_warehouse(snaps)
     inv = {
@@ -243,6 +299,7 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
     keys = {r["warehouse_id"]: r["warehouse_sk"] for r in warehouses.collect()}
     assert inv[("WH-01", 1)]["warehouse_sk"] == keys["WH-01"] != keys["WH-02"]
     assert inv[("WH-01", 1)]["avg_daily_units"] == 2.0 and inv[("WH-01", 1)]["days_of_cover"] == 28.0
+    assert inv[("WH-01", 1)]["sales_window_days"] == 28 and inv[("WH-01", 1)]["available"] == 52
     assert inv[("WH-02", 1)]["is_stock_out"] and inv[("WH-01", 2)]["below_reorder_point"]
     assert inv[("WH-01", 2)]["days_of_cover"] is None, "no sales, no cover figure"
     health = {
@@ -258,6 +315,33 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
     ) == (2, 0, 1)
     assert health["WH-01"]["stock_value"] == D("286.00") and health["WH-02"]["stock_outs"] == 1
     assert health["WH-01"]["sell_through"] == round(56 / (56 + 59), 4)
+
+
+def test_days_of_cover_use_the_days_of_sales_there_are_and_available_stock(spark) -> None:  # type: ignore[no-untyped-def]
+    snaps = spark.createDataFrame(
+        [(dt.date(2026, 1, 8), "WH-01", 1, 30, 30, 5, D("5.00")), (dt.date(2026, 1, 8), "WH-01", 2, 40, 10, 5, D("5.00"))],
+        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
+    )  # fmt: skip
+    products = spark.createDataFrame(
+        [(101, 1, T(2025, 1, 1), T(9999, 12, 31)), (102, 2, T(2025, 1, 1), T(9999, 12, 31))],
+        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
+    )
+    # The shop's sales begin on 1 January: 7 days before the snapshot, not 28.
+    sold = spark.createDataFrame([(20260101, 101, 7, D("70.00")), (20260105, 102, 14, D("70.00"))],
+                                 "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
+    inv = {
+        r["product_id"]: r
+        for r in fact_inventory_snapshot(snaps, sold, products, dim_warehouse(snaps)).collect()
+    }
+    assert inv[1]["sales_window_days"] == 7 and inv[1]["avg_daily_units"] == 1.0
+    assert inv[2]["avg_daily_units"] == 2.0 and inv[2]["days_of_cover"] == 20.0
+    # All of product 1 is reserved: nothing available is a stock-out, though 30 are on the shelf.
+    assert inv[1]["available"] == 0 and inv[1]["is_stock_out"] and inv[1]["below_reorder_point"]
+    assert not inv[2]["is_stock_out"] and not inv[2]["below_reorder_point"]
+    health = kpis.kpi_inventory_health(
+        fact_inventory_snapshot(snaps, sold, products, dim_warehouse(snaps))
+    ).first()
+    assert health["sell_through"] == round(21 / (21 + 70), 4), "units sold over the 7 days there are"
 
 
 def test_warehouse_dimension_keys_and_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
@@ -319,3 +403,22 @@ def test_shipping_performance(spark) -> None:  # type: ignore[no-untyped-def]
         D("24.00"),
         D("12.00"),
     )
+
+
+def test_a_split_order_delivery_is_credited_once_to_the_carrier_of_its_last_parcel(spark) -> None:  # type: ignore[no-untyped-def]
+    carriers = small_dimension(spark, "carrier", CARRIERS)
+    ups, dhl = CARRIERS.index("UPS") + 1, CARRIERS.index("DHL") + 1
+    shipments = spark.createDataFrame(
+        [
+            (1, 10, ups, 20260105, 20260107, 2, D("10.00")),
+            (2, 10, dhl, 20260105, 20260109, 4, D("6.00")),  # the parcel that completes order 10
+            (3, 11, ups, 20260106, 20260107, 1, D("8.00")),
+        ],
+        "shipment_id bigint, order_id bigint, carrier_sk bigint, order_date_key int, shipment_date_key int, "
+        "days_order_to_shipment int, shipment_cost decimal(12,2)",
+    )
+    orders = spark.createDataFrame([(10, 6), (11, 3)], "order_id bigint, days_to_deliver int")
+    got = {r["carrier"]: r for r in kpis.kpi_shipping_performance(shipments, orders, carriers).collect()}
+    assert got["UPS"]["avg_days_to_deliver"] == 3.0, "order 10 is not UPS's delivery"
+    assert got["DHL"]["avg_days_to_deliver"] == 6.0
+    assert (got["UPS"]["orders"], got["DHL"]["orders"]) == (2, 1)

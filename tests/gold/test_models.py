@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from lakehouse.bronze.contract import CHANNELS, PAYMENT_METHODS
 from lakehouse.gold.models import (
+    ANONYMOUS_SK,
     END_OF_TIME,
     UNKNOWN_SK,
     dim_customer,
@@ -52,8 +53,15 @@ def products_history(spark):  # type: ignore[no-untyped-def]
 
 
 def test_dim_date_flags_weekends_and_peaks(spark) -> None:  # type: ignore[no-untyped-def]
-    d = {r["date"]: r for r in dim_date(spark, dt.date(2025, 11, 27), dt.date(2025, 12, 1)).collect()}
-    assert len(d) == 5
+    d = {r["date"]: r for r in dim_date(spark, dt.date(2025, 11, 27), dt.date(2025, 12, 26)).collect()}
+    assert len(d) == 30
+    # Holidays are the named days; December trading is a season, not a holiday.
+    holidays = {day for day, r in d.items() if r["is_holiday"]}
+    assert holidays == {dt.date(2025, 11, 27), dt.date(2025, 11, 28), dt.date(2025, 12, 1), dt.date(2025, 12, 24),
+                        dt.date(2025, 12, 25), dt.date(2025, 12, 26)}  # fmt: skip
+    season = {day for day, r in d.items() if r["is_holiday_season"]}
+    assert season == {dt.date(2025, 12, i) for i in range(1, 24)}
+    assert d[dt.date(2025, 12, 10)]["holiday_name"] is None
     assert (
         d[dt.date(2025, 11, 28)]["holiday_name"] == "Black Friday" and d[dt.date(2025, 11, 28)]["is_holiday"]
     )
@@ -82,8 +90,11 @@ def test_dim_customer_has_no_raw_personal_data_and_an_unknown_member(spark) -> N
     assert "email" not in dim.columns and "first_name" not in dim.columns
     rows = {(r["customer_id"], r["version"]): r for r in dim.collect()}
     assert rows[(1, 2)]["email_masked"] == "a***@b.com" and len(rows[(1, 2)]["email_sha256"]) == 64
-    unknown = rows[(None, 0)]
-    assert unknown["customer_sk"] == UNKNOWN_SK and unknown["country"] == "Unknown"
+    members = {r["customer_sk"]: r for r in dim.collect() if r["customer_sk"] < 0}
+    assert set(members) == {UNKNOWN_SK, ANONYMOUS_SK}, "an unknown and an anonymous member"
+    assert members[UNKNOWN_SK]["country"] == "Unknown" and members[ANONYMOUS_SK]["country"] == "Anonymous"
+    assert members[ANONYMOUS_SK]["customer_id"] is None
+    rows = {(r["customer_id"], r["version"]): r for r in dim.collect() if r["customer_sk"] >= 0}
     assert len({r["customer_sk"] for r in rows.values()}) == len(rows), "surrogate keys are unique"
 
 
@@ -119,8 +130,13 @@ def _facts(spark):  # type: ignore[no-untyped-def]
         ],
         "order_id bigint, status string, updated_at timestamp",
     )
+    shipments = spark.createDataFrame(  # order 100 left in two parcels, the first a day after its ship_date
+        [(1, 100, dt.date(2026, 1, 12)), (2, 100, dt.date(2026, 1, 13))],
+        "shipment_id bigint, order_id bigint, shipment_date date",
+    )
     lines = fact_order_items(items, orders, customers, products, channels, payments)
-    return lines, fact_orders(lines, orders, history, customers, channels, payments), customers, products
+    facts = fact_orders(lines, orders, history, customers, channels, payments, shipments)
+    return lines, facts, customers, products
 
 
 def test_fact_order_items_resolves_dimensions_as_of_the_order_date(spark) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +149,10 @@ def test_fact_order_items_resolves_dimensions_as_of_the_order_date(spark) -> Non
         got[3]["customer_sk"] == sk[(1, 2)] and got[3]["product_sk"] == psk[(10, 2)]
     )  # Jan 10: moved, new price
     assert got[1]["list_price"] == Decimal("20.00") and got[1]["discount_amount"] == Decimal("2.00")
-    assert got[3]["list_price"] == Decimal("25.00") and got[3]["discount_amount"] == Decimal("-1.00")
+    assert got[1]["premium_amount"] == 0
+    # Paid above list: a premium, never a negative discount.
+    assert got[3]["list_price"] == Decimal("25.00") and got[3]["discount_amount"] == 0
+    assert got[3]["premium_amount"] == Decimal("1.00")
     assert got[3]["revenue"] == 0 and got[3]["gross_amount"] == Decimal("26.00") and got[3]["is_cancelled"]
     assert got[4]["customer_sk"] == UNKNOWN_SK, "an orphan customer points to the unknown member"
     assert (
@@ -154,7 +173,7 @@ def test_fact_orders_totals_and_days_to_ship(spark) -> None:  # type: ignore[no-
         2,
         3,
         Decimal("48.50"),
-        2,
+        3,  # to the first shipment
     )
     assert got[101]["revenue"] == 0 and got[101]["is_cancelled"] and got[101]["days_to_ship"] is None
     assert got[102]["coupon_code"] == "VIP20" and got[102]["revenue"] == Decimal("72.00")
