@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from generators.world import DayOutput, to_date
@@ -63,8 +64,13 @@ class HistoryExport:
         m.order_items.append(out.order_items)
         m.orders.append(out.orders.iloc[0:0])  # every month knows the columns, even without orders
         if len(out.orders):
-            for key, rows in out.orders.groupby(out.orders["order_day"].map(_month_of)):
-                self._month(key).orders.append(rows)
+            month = (
+                out.orders["order_day"].to_numpy().astype("datetime64[D]").astype("datetime64[M]")
+            ).astype(np.int64)
+            for value in np.unique(month):  # months since 1970-01
+                self._month((1970 + int(value) // 12, int(value) % 12 + 1)).orders.append(
+                    out.orders[month == value]
+                )
 
     def complete(self, today: int, final: bool) -> list[MonthExport]:
         """The months no order of which can change after `today` (all of them when `final`), oldest first."""

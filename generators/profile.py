@@ -159,7 +159,7 @@ def profile(root: str) -> dict[str, float | None]:
 LABELS = {  # metric: (what it is, how it is shown)
     "accounts": ("customer accounts", "{:,.0f}"),
     "orders": ("orders (not cancelled)", "{:,.0f}"),
-    "orders_per_ordinary_day_last_30": ("orders per ordinary day (last 30 outside holidays)", "{:,.0f}"),
+    "orders_per_ordinary_day_last_30": ("orders per ordinary day (last 30, holidays excluded)", "{:,.0f}"),
     "orders_per_buyer_month": ("orders per buyer, last complete month", "{:.2f}"),
     "single_order_buyers_month": ("buyers ordering once that month", "{:.1%}"),
     "monthly_buyers_of_accounts": ("that month's buyers among accounts", "{:.1%}"),

@@ -315,12 +315,14 @@ def _customers_day(
             + "@"
             + new_domain
         )
-        ci = cust.columns.get_loc
-        cust.iloc[changed, ci("country")] = np.where(moves, new_country, cust["country"].to_numpy()[changed])
-        cust.iloc[changed, ci("email")] = np.where(moves, cust["email"].to_numpy()[changed], new_email)
-        cust.iloc[changed, ci("updated_at")] = np.maximum(
+        # Whole columns replaced (a positional update of a few rows is slow on a large mixed frame).
+        country, email, updated = (cust[c].to_numpy(copy=True) for c in ("country", "email", "updated_at"))
+        country[changed] = np.where(moves, new_country, country[changed])
+        email[changed] = np.where(moves, email[changed], new_email)
+        updated[changed] = np.maximum(
             _times_in_day(rng, k, len(changed)), previous["updated_at"].to_numpy() + 1
         )
+        cust["country"], cust["email"], cust["updated_at"] = country, email, updated
 
     n_new = int(rng.poisson(sz.signups_per_day * demand))
     new = _new_customers(rng, pools, n_new, len(cust) + 1)

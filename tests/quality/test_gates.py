@@ -129,7 +129,10 @@ RULE_BREAKERS: dict[str, Callable[[Any, Any], Any]] = {
     "revenue is the line's gross amount, or 0 when the order does not count": lambda df, s: df.withColumn("revenue", F.col("gross_amount") + 1),
     "cancelled orders carry no revenue": lambda df, s: df.withColumn("is_cancelled", F.lit(True)),
     "no more customers than orders in a day": lambda df, s: df.withColumn("new_customers", F.col("orders") + 1),
-    "every cohort is fully active in its first month": lambda df, s: df.withColumn("retention_rate", F.lit(0.5)),
+    "every cohort is fully active in its first period": lambda df, s: df.withColumn("retention_rate", F.lit(0.5)),
+    "only the latest periods can be incomplete": lambda df, s: df.withColumn("is_complete", ~F.col("is_complete")),
+    "stock-out and reorder flags use the same available stock": lambda df, s: df.withColumn("is_stock_out", ~F.col("is_stock_out")),
+    "equal frequency gets an equal score": lambda df, s: df.withColumn("f_score", (F.col("customer_id") % 2 + 1).cast("int")),
     "each funnel step has no more sessions than the one before": lambda df, s: df.withColumn("purchase_sessions", F.col("sessions") + 1),
 }  # fmt: skip
 

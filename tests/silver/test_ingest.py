@@ -170,11 +170,18 @@ def test_the_latest_version_wins(ingested: Bronze) -> None:
     d = ingested.defects
     stale = d[d["kind"] == "key_update"]
     assert len(stale) > 0
+    # A version's updated_at may itself carry a repairable defect: order by what it stood for.
+    spoiled = {
+        (f, row): original
+        for f, row, col, original in zip(d["file"], d["row"], d["column"], d["original"], strict=True)
+        if col == "updated_at"
+    }
     for r in stale.itertuples():
         t = ingested.tables[r.source]
         key_col = SOURCES[r.source].key[0]
-        versions_in_bronze = t[t[key_col] == r.key].sort_values("updated_at")
-        latest = versions_in_bronze.iloc[-1]
+        versions_in_bronze = t[t[key_col] == r.key]
+        stood = [spoiled.get((f, row), ts) for f, row, ts in zip(versions_in_bronze["_file"], versions_in_bronze["_row"], versions_in_bronze["updated_at"], strict=True)]  # fmt: skip
+        latest = versions_in_bronze.assign(updated_at=stood).sort_values("updated_at").iloc[-1]
         current = silver(ingested.root, r.source)
         row = current[current[key_col].astype(str) == r.key].iloc[0]
         assert pd.Timestamp(row["updated_at"]).strftime("%Y-%m-%dT%H:%M:%SZ") == latest["updated_at"]
@@ -478,7 +485,10 @@ def test_a_re_exported_file_upserts_its_changed_rows_and_resolves_what_it_fixed(
     assert len(history) == before["customers_history"] + 1, (
         "one new version; the correction replaced its version"
     )
-    assert history[history["customer_id"] == int(corrected[0])]["email"].tolist() == ["corrected@example.com"]
+    at = pd.Timestamp(corrected[-1])  # the corrected version's updated_at (its earlier versions stay)
+    stamps = pd.to_datetime(history["updated_at"], utc=True)
+    mine = history[(history["customer_id"] == int(corrected[0])) & (stamps == at)]
+    assert mine["email"].tolist() == ["corrected@example.com"]
     lines = silver(tmp_path, "order_items").set_index("order_item_id")
     assert (
         len(lines) == before["order_items"] + 1
@@ -780,3 +790,30 @@ def test_a_reporting_failure_after_the_commit_cannot_undo_it(
     monkeypatch.undo()
     again = bronze_to_silver(spark, cfg_for(tmp_path), "after")  # type: ignore[arg-type]
     assert again.nothing_new  # nothing is booked twice as duplicates
+
+
+def test_an_orphan_flag_is_cleared_when_the_parent_arrives_later(tmp_path: Path, spark: object) -> None:
+    generate(str(tmp_path), _settings_tiny(), days=2)  # type: ignore[arg-type]
+    late = tmp_path / "bronze" / "orders" / "orders_2025-11-25.csv"
+    aside = tmp_path / "orders_2025-11-25.csv"
+    shutil.move(late, aside)  # the day's orders arrive a run after their lines
+    bronze_to_silver(spark, cfg_for(tmp_path), "r1")  # type: ignore[arg-type]
+    items = silver(tmp_path, "order_items")
+    flagged = items["_orphan_fks"].map(lambda v: v is not None and "order_id" in list(v))
+    waiting = items[flagged & (items["order_id"] < 900_000_000)]  # not the injected orphans
+    assert len(waiting) > 10, "lines whose order has not arrived are flagged"
+    shutil.move(aside, late)
+    report = bronze_to_silver(spark, cfg_for(tmp_path), "r2")  # type: ignore[arg-type]
+    after = silver(tmp_path, "order_items").set_index("order_item_id")
+    arrived = set(silver(tmp_path, "orders")["order_id"])
+    came = waiting[waiting["order_id"].isin(arrived)]["order_item_id"]
+    assert len(came) > 10
+    still = after.loc[came, "_orphan_fks"].map(lambda v: v is not None and "order_id" in list(v))
+    assert not still.any(), (
+        f"the parent arrived: no longer orphans ({still.sum()} of {len(still)} still flagged)"
+    )
+    assert report.orphans_resolved >= len(came)
+    # What stays flagged has no parent in silver: an injected id, or an order quarantined for a defect.
+    parents = {"order_id": arrived, "product_id": set(silver(tmp_path, "products")["product_id"])}
+    for _, row in after[after["_orphan_fks"].map(lambda v: v is not None and len(v) > 0)].iterrows():
+        assert all(row[c] not in parents[c] for c in row["_orphan_fks"]), row.to_dict()
