@@ -209,7 +209,7 @@ def simulate_sessions(
     sess_customer = np.r_[np.where(logged_in, chosen, 0), online["customer_id"].to_numpy()].astype(np.int64)
     # A first order's session may begin before the signup: its events until then are anonymous.
     signup_of = np.where(sess_customer > 0, signed_up[np.maximum(sess_customer, 1) - 1], 0)
-    cust_country = customers["country"].map(COUNTRY_CODE).to_numpy().astype(np.int32)
+    cust_country = customers["country_code"].to_numpy().astype(np.int32)
     sess_country = _codes(rng, vocab.COUNTRY_WEIGHTS, COUNTRIES, n_sess)
     known = sess_customer > 0
     sess_country[known] = cust_country[sess_customer[known] - 1]

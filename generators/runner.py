@@ -25,6 +25,7 @@ import pandas as pd
 
 from generators import writers
 from generators.clicklog import ClickDay, build_click_day, write_click_day
+from generators.clickstream import COUNTRY_CODE
 from generators.dirty import Defect, inject_table
 from generators.history import HistoryExport, MonthExport
 from generators.pools import Pools, build_pools
@@ -82,7 +83,7 @@ class _Done:
 @dataclass
 class _PendingDay:
     day: int
-    state: WorldState  # the world at the end of this day, saved once its clickstream is written
+    checkpoint: WorldState | None  # the world at the end of this day, to save once its clickstream is written
     click: Future[ClickDay] | _Done
     defects: list[Defect]
     files: list[dict[str, object]]
@@ -127,11 +128,10 @@ def generate(
     held = state.late_lines
     pending: deque[_PendingDay] = deque()
 
-    def finish(p: _PendingDay, last: bool) -> None:
+    def finish(p: _PendingDay) -> None:
         nonlocal held
         click = p.click.result()
         held, late_defects, click_files = write_click_day(bronze, click, held)
-        p.state.late_lines = held
         files = p.files + click_files
         for f in files:
             summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
@@ -146,15 +146,16 @@ def generate(
             + [d.to_json_text() for d in late_defects]
         )
         label = to_date(p.day).isoformat()
-        head = {"day": label, "seed": int(p.state.meta["seed"]), "dirty": bool(p.state.meta.get("dirty"))}
+        head = {"day": label, "seed": int(state.meta["seed"]), "dirty": bool(state.meta.get("dirty"))}
         storage.write_bytes(
             storage.join(bronze, "_manifest", f"manifest_{label}.json"), manifest_bytes(head, files, entries)
         )
         # A checkpoint every few days and at the end: a killed run restarts from the last one and
         # rewrites the days after it with the same bytes.
-        if last or len(summary.days) % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1:
-            save_state(bronze, p.state)
-            prune_state(bronze, p.state.next_day)
+        if p.checkpoint is not None:
+            p.checkpoint.late_lines = held
+            save_state(bronze, p.checkpoint)
+            prune_state(bronze, p.checkpoint.next_day)
         summary.days.append(label)
         log.info("generated %s", label)
         if progress:
@@ -184,13 +185,16 @@ def generate(
             click = pool.submit(build_click_day, *args) if pool else _Done(build_click_day(*args))
             # The day's CSVs are written while a worker builds its clickstream (it needs only `out`).
             defects, files = _write_business_files(bronze, state.meta, out)
-            pending.append(_PendingDay(k, _snapshot(state) if pool else state, click, defects, files))
+            # Only checkpoint days keep a copy of the world (copying it every day costs more than the day).
+            keep = i == days - 1 or i % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1
+            checkpoint = (_snapshot(state) if pool else state) if keep else None
+            pending.append(_PendingDay(k, checkpoint, click, defects, files))
             while len(pending) > (workers if pool else 0):  # days in flight
                 done = pending.popleft()
-                finish(done, last=i == days - 1 and not pending)
+                finish(done)
         while pending:
             done = pending.popleft()
-            finish(done, last=not pending)
+            finish(done)
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -302,7 +306,12 @@ def _snapshot(state: WorldState) -> WorldState:
 
 
 def _click_customers(state: WorldState) -> pd.DataFrame:
-    return state.customers[["customer_id", "signup_at", "active", "country"]]
+    # Countries as small codes: this frame goes to a worker process every day, and strings pickle slowly.
+    c = state.customers
+    codes = c["country"].map(COUNTRY_CODE).to_numpy().astype(np.int8)
+    return pd.DataFrame(
+        {"signup_at": c["signup_at"].to_numpy(), "active": c["active"].to_numpy(), "country_code": codes}
+    )
 
 
 def _click_products(state: WorldState) -> pd.DataFrame:
