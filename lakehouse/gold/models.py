@@ -282,7 +282,8 @@ def fact_orders(
     shipments: DataFrame | None = None,
 ) -> DataFrame:
     """One row per silver order: totals from its lines, status, days from order to its first shipment
-    (its ship_date while no shipment has arrived) and, from the order's status history, to delivery."""
+    (the earlier of its first shipment in silver and its ship_date, which each may lack) and, from the
+    order's status history, to delivery."""
     totals = order_lines.groupBy("order_id").agg(
         F.count(F.lit(1)).alias("line_count"),
         F.sum("quantity").alias("units"),
@@ -303,7 +304,8 @@ def fact_orders(
     if shipments is not None:
         first_shipment = shipments.groupBy("order_id").agg(F.min("shipment_date").alias("_first_shipment"))
         o = o.join(first_shipment, "order_id", "left")
-        shipped = F.coalesce("_first_shipment", "ship_date")
+        # The first parcel left when the status became Shipped: a later one may be all silver holds.
+        shipped = F.least("_first_shipment", "ship_date")
     zero = F.lit(0).cast("decimal(14,2)")
     return plain_strings(
         o.select(

@@ -130,8 +130,8 @@ def _facts(spark):  # type: ignore[no-untyped-def]
         ],
         "order_id bigint, status string, updated_at timestamp",
     )
-    shipments = spark.createDataFrame(  # order 100 left in two parcels, the first a day after its ship_date
-        [(1, 100, dt.date(2026, 1, 12)), (2, 100, dt.date(2026, 1, 13))],
+    shipments = spark.createDataFrame(  # 100 left in two parcels; 102 shipped before its status said so
+        [(1, 100, dt.date(2026, 1, 11)), (2, 100, dt.date(2026, 1, 13)), (3, 102, dt.date(2026, 1, 12))],
         "shipment_id bigint, order_id bigint, shipment_date date",
     )
     lines = fact_order_items(items, orders, customers, products, channels, payments)
@@ -173,7 +173,8 @@ def test_fact_orders_totals_and_days_to_ship(spark) -> None:  # type: ignore[no-
         2,
         3,
         Decimal("48.50"),
-        3,  # to the first shipment
+        2,  # to the first parcel, not the second
     )
+    assert got[102]["days_to_ship"] == 2, "from the shipment while the status lags"
     assert got[101]["revenue"] == 0 and got[101]["is_cancelled"] and got[101]["days_to_ship"] is None
     assert got[102]["coupon_code"] == "VIP20" and got[102]["revenue"] == Decimal("72.00")
