@@ -19,6 +19,14 @@ from tests.test_bench import load_bench
 ARGS = ["--days", "2", "--scale", "0.02", "--seed", "3", "--history-days", "20", "--quiet"]
 
 
+def _with(args: list[str], **values: str) -> list[str]:
+    """`args` with some options' values replaced (days="1": --days 1)."""
+    out = list(args)
+    for name, value in values.items():
+        out[out.index(f"--{name}") + 1] = value
+    return out
+
+
 def test_generate_then_inspect_through_spark(
     tmp_path: Path, spark: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -35,46 +43,14 @@ def test_generate_continues_and_refuses_conflicting_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["generate", "--root", str(tmp_path), *ARGS]) == 0
-    assert (
-        main(
-            [
-                "generate",
-                "--root",
-                str(tmp_path),
-                "--days",
-                "1",
-                "--scale",
-                "0.02",
-                "--seed",
-                "3",
-                "--history-days",
-                "20",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+
+    def one_more_day(seed: str) -> int:
+        return main(["generate", "--root", str(tmp_path), *_with(ARGS, days="1", seed=seed)])
+
+    assert one_more_day("3") == 0
     out = capsys.readouterr().out
     assert "Days 2026-01-03 to 2026-01-03" in out
-    assert (
-        main(
-            [
-                "generate",
-                "--root",
-                str(tmp_path),
-                "--days",
-                "1",
-                "--scale",
-                "0.02",
-                "--seed",
-                "4",
-                "--history-days",
-                "20",
-                "--quiet",
-            ]
-        )
-        == 2
-    )
+    assert one_more_day("4") == 2
     err = capsys.readouterr().err.strip()
     assert (
         len(err.splitlines()) == 1
