@@ -449,8 +449,9 @@ def _place_orders(
     pop = demand_weights(prod)[launched]
     item_order = np.repeat(np.arange(n), n_items)
     pidx = launched[rng.choice(len(launched), size=len(item_order), p=pop / pop.sum())]
-    dup = pd.DataFrame({"o": item_order, "p": pidx}).duplicated().to_numpy()
-    keep = ~dup
+    # A product drawn twice for one order is one line (the first draw).
+    keep = np.zeros(len(pidx), dtype=bool)
+    keep[np.unique(item_order * (len(prod) + 1) + pidx, return_index=True)[1]] = True
     item_order, pidx = item_order[keep], pidx[keep]
     qty = rng.choice(5, size=len(pidx), p=[0.62, 0.2, 0.1, 0.05, 0.03]) + 1
     # Lines sell at the list price in force, some on promotion; a coupon takes its share off every line.
@@ -480,16 +481,18 @@ def _place_orders(
     deliver_ts = (
         ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])
     ) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
-    ev = [pd.DataFrame({"order_id": order_ids, "status": "Pending", "ts": ts})]
     proc = ~cancelled | (processing_ts < cancel_ts)
-    ev.append(pd.DataFrame({"order_id": order_ids[proc], "status": "Processing", "ts": processing_ts[proc]}))
-    ev.append(
-        pd.DataFrame({"order_id": order_ids[cancelled], "status": "Cancelled", "ts": cancel_ts[cancelled]})
-    )
     ok = ~cancelled
-    ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Shipped", "ts": ship_ts[ok]}))
-    ev.append(pd.DataFrame({"order_id": order_ids[ok], "status": "Delivered", "ts": deliver_ts[ok]}))
-    state.order_events = pd.concat([state.order_events, *ev], ignore_index=True)
+    steps = [("Pending", np.ones(n, bool), ts), ("Processing", proc, processing_ts), ("Cancelled", cancelled, cancel_ts),
+             ("Shipped", ok, ship_ts), ("Delivered", ok, deliver_ts)]  # fmt: skip
+    ev = pd.DataFrame(
+        {
+            "order_id": np.concatenate([order_ids[m] for _, m, _ in steps]),
+            "status": np.concatenate([np.full(int(m.sum()), name, dtype=object) for name, m, _ in steps]),
+            "ts": np.concatenate([t[m] for _, m, t in steps]).astype(np.int64),
+        }
+    )
+    state.order_events = pd.concat([state.order_events, ev], ignore_index=True)
     new_orders = pd.DataFrame(
         {"order_id": order_ids, "customer_id": cidx + 1, "order_day": k, "ship_day": np.where(ok, ship_day, -1),
          "payment_method": payment, "channel": channel, "coupon_code": coupon, "placed_at": ts}
@@ -557,38 +560,43 @@ def tracking_numbers(carrier: np.ndarray, shipment_id: np.ndarray) -> np.ndarray
 def _order_status_rows(state: WorldState, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per order whose status changed today, with its end-of-day status; plus its previous version."""
     ev = state.order_events
-    day = ev["ts"].to_numpy() // DAY
-    today = ev[day == k].sort_values(["order_id", "ts"], kind="stable")
-    latest = today.groupby("order_id", sort=True).tail(1)
-    earliest = today.groupby("order_id", sort=True).head(1)
+    ts = ev["ts"].to_numpy()
+    day = ts // DAY
+    today = day == k
+    oid, status, at = ev["order_id"].to_numpy()[today], ev["status"].to_numpy()[today], ts[today]
+    by = np.lexsort((at, oid))  # by order, then time (stable: ties keep their order)
+    oid, status, at = oid[by], status[by], at[by]
+    change = oid[1:] != oid[:-1]
+    last, first = np.r_[change, True], np.r_[True, change]
     state.order_events = ev[day > k].reset_index(drop=True)
 
-    oo = state.open_orders.set_index("order_id")
-    rows = oo.loc[latest["order_id"].to_numpy()].reset_index()
-    rows["status"] = latest["status"].to_numpy()
-    rows["updated_at"] = latest["ts"].to_numpy()
-    rows["ship_day"] = np.where(rows["status"].isin(["Shipped", "Delivered"]), rows["ship_day"], -1)
+    oo = state.open_orders  # in order_id order: orders are appended as placed and only ever removed
+    pos = np.searchsorted(oo["order_id"].to_numpy(), oid[last])
+    rows = oo.iloc[pos].reset_index(drop=True)
+    rows["status"] = status[last]
+    rows["updated_at"] = at[last]
+    shipped = np.isin(rows["status"].to_numpy(), ["Shipped", "Delivered"])
+    ship_day = rows["ship_day"].to_numpy()
+    rows["ship_day"] = np.where(shipped, ship_day, -1)
 
     # The version each row replaces: the status before today's first change (none for new orders).
-    prev_status = _previous_status(earliest["status"].to_numpy())
+    prev_status = _previous_status(status[first])
     has_prev = rows["order_day"].to_numpy() < k
     prev = rows[has_prev].copy()
     prev["status"] = prev_status[has_prev]
     prev["ship_day"] = np.where(
-        prev["status"].isin(["Shipped", "Delivered"]),
-        oo.loc[prev["order_id"].to_numpy(), "ship_day"].to_numpy(),
-        -1,
+        np.isin(prev_status[has_prev], ["Shipped", "Delivered"]), ship_day[has_prev], -1
     )
     # The replaced version is the one the last file showed: its time is when that status was reached.
     prev["updated_at"] = prev["status_at"]
     rows, prev = rows.drop(columns="status_at"), prev.drop(columns="status_at")
-    changed_at = pd.Series(latest["ts"].to_numpy(), index=latest["order_id"].to_numpy())
-    reached = state.open_orders["order_id"].map(changed_at)
-    state.open_orders["status_at"] = reached.fillna(state.open_orders["status_at"]).astype(np.int64)
+    status_at = oo["status_at"].to_numpy().copy()
+    status_at[pos] = at[last]
+    oo["status_at"] = status_at
 
-    done = rows.loc[rows["status"].isin(["Delivered", "Cancelled"]), "order_id"]
-    state.open_orders = state.open_orders[~state.open_orders["order_id"].isin(done)].reset_index(drop=True)
-    return rows.reset_index(drop=True), prev.reset_index(drop=True)
+    done = oid[last][np.isin(status[last], ["Delivered", "Cancelled"])]
+    state.open_orders = oo[~np.isin(oo["order_id"].to_numpy(), done)].reset_index(drop=True)
+    return rows, prev.reset_index(drop=True)
 
 
 def _previous_status(first_today: np.ndarray) -> np.ndarray:

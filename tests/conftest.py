@@ -17,7 +17,7 @@ from tests.bronze.audit import Bronze, load
 WORLD_START = dt.date(2025, 11, 24)
 WORLD_DAYS = 14
 WORLD_SCALE = 0.05
-WORLD_HISTORY_DAYS = 45  # two monthly history files (the default, a year, is tested on its own)
+WORLD_HISTORY_DAYS = 31  # two monthly history files (the default, a year, is tested on its own)
 
 
 def small_settings(**changes: object) -> GeneratorConfig:
