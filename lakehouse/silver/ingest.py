@@ -606,12 +606,12 @@ RECENT_FILES = 30  # the files a batch's plausible size is judged against, per s
 
 
 def typical_rows_per_file(ledger: DataFrame, recent: int = RECENT_FILES) -> DataFrame:
-    """Per source, the median rows written per file over its `recent` latest files taken in. The median,
-    not the mean of the last run: a history's first file seeds the world (every customer and product),
-    and would make every ordinary day after it look implausibly small."""
+    """Per source, the median rows written per file over its `recent` latest daily files taken in. The
+    one-time history export (`*_history_YYYY-MM`, a month per file) is no measure of a day, and would make
+    every ordinary day after it look implausibly small."""
     latest = Window.partitionBy("source").orderBy(F.col("ingested_at").desc(), F.col("path").desc())
     return (
-        ledger.where(F.col("status") != "rejected")
+        ledger.where((F.col("status") != "rejected") & ~F.col("path").contains("_history_"))
         .withColumn("_n", F.row_number().over(latest))
         .where(F.col("_n") <= recent)
         .groupBy("source")

@@ -101,8 +101,9 @@ def _set(df: Any, column: str, value: Any, where: Any) -> Any:
 
 
 def _dupe_a_version(df: Any, sk: str) -> Any:
-    """A second row for one real member under a new surrogate key, covering the same period."""
-    row = df.where(F.col(sk) != -1).limit(1)
+    """A second row for one real member (not a special member: those have negative keys) under a new
+    surrogate key, covering the same period."""
+    row = df.where(F.col(sk) >= 0).limit(1)
     return df.unionByName(row.withColumn(sk, F.col(sk) + 1_000_000_000))
 
 

@@ -257,12 +257,13 @@ def test_latest_version_per_key(spark) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_typical_rows_per_file_is_the_median_of_recent_files(spark) -> None:  # type: ignore[no-untyped-def]
-    """A seed file (day one brings every customer) does not set the size expected of the days after it;
-    rejected files do not count; only the latest files do."""
+    """The history export's monthly files do not set the size expected of a day; rejected files do not
+    count; only the latest files do."""
     day = "2026-01-{:02d}"
     ledger = spark.createDataFrame(
         [("customers", f"customers_{day.format(d)}.csv", "ingested", rows, f"{day.format(d)} 06:00:00")
-         for d, rows in [(1, 10_000), (2, 40), (3, 50), (4, 60)]]
+         for d, rows in [(2, 40), (3, 50), (4, 60)]]
+        + [("customers", f"customers_history_2025-{m:02d}.csv", "ingested", 9_000, "2026-01-01 05:00:00") for m in range(1, 13)]
         + [("customers", "customers_2026-01-05.csv", "rejected", 0, "2026-01-05 06:00:00"),
            ("orders", "orders_2026-01-01.csv", "ingested", 900, "2026-01-01 06:00:00"),
            ("orders", "orders_2026-01-02.csv", "ingested_with_warnings", 1_000, "2026-01-02 06:00:00"),
