@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from generators.world import DayOutput, to_date
+from lakehouse.bronze.contract import month_end
 
 SETTLED_DAYS = 16  # an order is delivered or cancelled at most this many days after it was placed
 
@@ -32,7 +33,7 @@ class MonthExport:
 
     @property
     def last_day(self) -> dt.date:
-        return dt.date(self.year + self.month // 12, self.month % 12 + 1, 1) - dt.timedelta(days=1)
+        return month_end(self.year, self.month)
 
     def orders_latest(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Each order's latest state, and the states it replaced (real earlier versions)."""
@@ -42,9 +43,9 @@ class MonthExport:
         return rows[last].reset_index(drop=True), rows[~last].reset_index(drop=True)
 
 
-def _month_of(day: int) -> tuple[int, int]:
-    d = to_date(day)
-    return d.year, d.month
+def _months(days: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of days since 1970-01-01."""
+    return np.asarray(days).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
 class HistoryExport:
@@ -53,24 +54,21 @@ class HistoryExport:
     def __init__(self) -> None:
         self.months: dict[tuple[int, int], MonthExport] = {}
 
-    def _month(self, key: tuple[int, int]) -> MonthExport:
+    def _month(self, months_since_1970: int) -> MonthExport:
+        key = (1970 + months_since_1970 // 12, months_since_1970 % 12 + 1)
         return self.months.setdefault(key, MonthExport(*key))
 
     def add(self, out: DayOutput) -> None:
-        m = self._month(_month_of(out.day))
+        m = self._month(int(_months(out.day)))
         m.customers.append(out.customers)
         m.products.append(out.products)
         m.shipments.append(out.shipments)
         m.order_items.append(out.order_items)
         m.orders.append(out.orders.iloc[0:0])  # every month knows the columns, even without orders
         if len(out.orders):
-            month = (
-                out.orders["order_day"].to_numpy().astype("datetime64[D]").astype("datetime64[M]")
-            ).astype(np.int64)
-            for value in np.unique(month):  # months since 1970-01
-                self._month((1970 + int(value) // 12, int(value) % 12 + 1)).orders.append(
-                    out.orders[month == value]
-                )
+            month = _months(out.orders["order_day"].to_numpy())  # orders belong to the month they were placed
+            for value in np.unique(month):
+                self._month(int(value)).orders.append(out.orders[month == value])
 
     def complete(self, today: int, final: bool) -> list[MonthExport]:
         """The months no order of which can change after `today` (all of them when `final`), oldest first."""

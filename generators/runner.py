@@ -57,6 +57,13 @@ class Summary:
         self.files[source] = self.files.get(source, 0) + 1
         self.rows[source] = self.rows.get(source, 0) + rows
 
+    def add_written(self, files: list[dict[str, object]], kinds: list[str]) -> None:
+        """The files a day (or a history month) wrote, and the kinds of the defects injected in them."""
+        for f in files:
+            self.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
+        for kind in kinds:
+            self.defects[kind] = self.defects.get(kind, 0) + 1
+
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
@@ -133,13 +140,10 @@ def generate(
         click = p.click.result()
         held, late_defects, click_files = write_click_day(bronze, click, held)
         files = p.files + click_files
-        for f in files:
-            summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
         kinds = [d.kind for d in p.defects + late_defects] + [
             k for k, n in click.main_kinds.items() for _ in range(n)
         ]
-        for kind in kinds:
-            summary.defects[kind] = summary.defects.get(kind, 0) + 1
+        summary.add_written(files, kinds)
         entries = (
             [d.to_json_text() for d in p.defects]
             + click.main_defects
@@ -253,10 +257,7 @@ def _write_month(bronze: str, meta: dict, month: MonthExport, summary: Summary) 
             defects,
             files,
         )
-    for f in files:
-        summary.add(str(f["source"]), int(f["rows"]))  # type: ignore[call-overload]
-    for d in defects:
-        summary.defects[d.kind] = summary.defects.get(d.kind, 0) + 1
+    summary.add_written(files, [d.kind for d in defects])
     head = {
         "day": month.last_day.isoformat(),
         "history": label,

@@ -237,6 +237,11 @@ def daily_file(source: str, day: str) -> str:
 HISTORY_SOURCES = ("customers", "products", "orders", "order_items", "shipments")
 
 
+def month_end(year: int, month: int) -> dt.date:
+    """The last day of a calendar month (the business date of a history export's month file)."""
+    return dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
 def history_file(source: str, year: int, month: int) -> str:
     """A month of the one-time export of the shop's past, e.g. orders/orders_history_2025-03.csv."""
     return f"{SOURCES[source].folder}/{source}_history_{year}-{month:02d}.csv"
@@ -264,8 +269,7 @@ def file_date(path: str) -> dt.date | None:
     if m := re.search(r"_history_(\d{4})-(\d{2})\.", path):
         if not 1 <= int(m[2]) <= 12:
             return None
-        first_of_next = dt.date(int(m[1]) + int(m[2]) // 12, int(m[2]) % 12 + 1, 1)
-        return first_of_next - dt.timedelta(days=1)
+        return month_end(int(m[1]), int(m[2]))
     if m := re.search(r"(\d{4}-\d{2}-\d{2})", path):
         try:
             return dt.date.fromisoformat(m[1])
