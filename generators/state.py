@@ -11,7 +11,7 @@ import pandas as pd
 
 from lakehouse.core import storage
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: parcels and order lines carry their warehouse
 
 
 @dataclass

@@ -198,7 +198,7 @@ def initial_state(
         open_items=pd.DataFrame({c: pd.Series(dtype="int64") for c in ("order_id", "warehouse", "product_idx", "quantity", "release_day", "ships")}),
         pending_shipments=pd.DataFrame(
             {c: pd.Series(dtype=t) for c, t in [("shipment_id", "int64"), ("order_id", "int64"), ("shipment_day", "int64"),
-             ("carrier", "object"), ("tracking_number", "object"), ("shipment_cost", "float64")]}
+             ("warehouse", "int64"), ("carrier", "object"), ("tracking_number", "object"), ("shipment_cost", "float64")]}
         ),
         inventory=_initial_inventory(rng, prod, sz, warehouses),
     )  # fmt: skip
@@ -478,11 +478,13 @@ def _place_orders(
     ship_day = k + rng.choice(np.arange(1, 8), size=n, p=[0.3, 0.28, 0.18, 0.1, 0.06, 0.05, 0.03])
     ship_ts = ship_day * DAY + rng.integers(8 * 3600, 20 * 3600, n)
     processing_ts = np.minimum(processing_ts, ship_ts - 1800)  # ship_ts is at least 8 hours into a later day
+    ok = ~cancelled
+    parcels = _fulfilment(rng, item_order, n, ship_day, int(meta["warehouses"]))
+    # Delivered once the last parcel has arrived.
     deliver_ts = (
-        ship_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])
+        parcels.last_day + rng.choice(np.arange(1, 7), size=n, p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05])
     ) * DAY + rng.integers(9 * 3600, 21 * 3600, n)
     proc = ~cancelled | (processing_ts < cancel_ts)
-    ok = ~cancelled
     steps = [("Pending", np.ones(n, bool), ts), ("Processing", proc, processing_ts), ("Cancelled", cancelled, cancel_ts),
              ("Shipped", ok, ship_ts), ("Delivered", ok, deliver_ts)]  # fmt: skip
     ev = pd.DataFrame(
@@ -501,40 +503,85 @@ def _place_orders(
         [state.open_orders, new_orders.rename(columns={"placed_at": "status_at"})], ignore_index=True
     )
 
-    # Units are reserved in a warehouse now and leave it on the ship day (or are released on cancel).
-    wh = rng.choice(int(meta["warehouses"]), size=len(pidx), p=_warehouse_weights(int(meta["warehouses"])))
-    release = np.where(ok[item_order], ship_day[item_order], cancel_ts[item_order] // DAY)
+    # Units are reserved in their warehouse now and leave it with their parcel (or are released on cancel).
+    items["warehouse"] = parcels.line_warehouse
+    release = np.where(ok[item_order], parcels.line_day, cancel_ts[item_order] // DAY)
     state.open_items = pd.concat(
-        [state.open_items, pd.DataFrame({"order_id": order_ids[item_order], "warehouse": wh, "product_idx": pidx, "quantity": qty,
-                                         "release_day": release, "ships": ok[item_order].astype(np.int64)})],
+        [state.open_items, pd.DataFrame({"order_id": order_ids[item_order], "warehouse": parcels.line_warehouse,
+                                         "product_idx": pidx, "quantity": qty, "release_day": release,
+                                         "ships": ok[item_order].astype(np.int64)})],
         ignore_index=True,
     )  # fmt: skip
-    _plan_shipments(state, rng, order_ids[ok], ship_day[ok], np.bincount(item_order, minlength=n)[ok])
+    _plan_shipments(state, rng, order_ids, parcels, ok)
     return new_orders, items
 
 
+@dataclass(frozen=True)
+class Parcels:
+    """How a day's orders are fulfilled: one parcel per warehouse an order's lines are picked from."""
+
+    order: np.ndarray  # per parcel: the order's position among the day's orders
+    warehouse: np.ndarray  # per parcel
+    day: np.ndarray  # per parcel: the day it ships (the first on the order's ship day)
+    lines: np.ndarray  # per parcel: how many order lines it holds
+    line_warehouse: np.ndarray  # per order line
+    line_day: np.ndarray  # per order line: its parcel's day
+    last_day: np.ndarray  # per order: the day its last parcel ships
+
+
+def _fulfilment(
+    rng: np.random.Generator, item_order: np.ndarray, n: int, ship_day: np.ndarray, warehouses: int
+) -> Parcels:
+    """Each order is picked in its home warehouse (the larger ones more often); a share of orders with
+    several lines is split across two or three warehouses (never more than exist), each shipping what it
+    holds of the order as one parcel, the first on the order's ship day and the others up to two days later."""
+    home = rng.choice(warehouses, size=n, p=_warehouse_weights(warehouses))
+    n_lines = np.bincount(item_order, minlength=n)
+    split = (n_lines >= 2) & (rng.random(n) < SPLIT_MULTI_LINE_ORDERS)
+    sizes = rng.choice([2, 3], size=n, p=[0.8, 0.2])
+    n_parcels = np.where(split, np.minimum(np.minimum(sizes, n_lines), warehouses), 1)
+    # Line r of an order: the first lines open the parcels, the rest join one at random.
+    starts = np.cumsum(n_lines) - n_lines
+    rank = np.arange(len(item_order)) - starts[item_order]
+    line_parcel = np.where(
+        rank < n_parcels[item_order],
+        rank,
+        (rng.random(len(item_order)) * n_parcels[item_order]).astype(np.int64),
+    )
+    order = np.repeat(np.arange(n), n_parcels)
+    p_starts = np.cumsum(n_parcels) - n_parcels
+    parcel_no = np.arange(len(order)) - p_starts[order]
+    day = ship_day[order] + np.where(parcel_no == 0, 0, rng.integers(0, 3, len(order)))
+    warehouse = (home[order] + parcel_no) % warehouses
+    parcel_of_line = p_starts[item_order] + line_parcel
+    last_day = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_day, order, day)
+    return Parcels(
+        order=order,
+        warehouse=warehouse.astype(np.int64),
+        day=day.astype(np.int64),
+        lines=np.bincount(parcel_of_line, minlength=len(order)),
+        line_warehouse=warehouse[parcel_of_line].astype(np.int64),
+        line_day=day[parcel_of_line].astype(np.int64),
+        last_day=last_day,
+    )
+
+
 def _plan_shipments(
-    state: WorldState,
-    rng: np.random.Generator,
-    order_ids: np.ndarray,
-    ship_day: np.ndarray,
-    n_items: np.ndarray,
+    state: WorldState, rng: np.random.Generator, order_ids: np.ndarray, parcels: Parcels, ok: np.ndarray
 ) -> None:
-    # About 15% of all orders ship in several parcels: only orders of several lines can split.
-    split = (n_items >= 2) & (rng.random(len(order_ids)) < SPLIT_MULTI_LINE_ORDERS)
-    n_ship = np.where(split, np.minimum(rng.choice([2, 3], size=len(order_ids), p=[0.8, 0.2]), n_items), 1)
-    oi = np.repeat(np.arange(len(order_ids)), n_ship)
-    first = np.r_[True, oi[1:] != oi[:-1]] if len(oi) else np.array([], dtype=bool)
-    day = ship_day[oi] + np.where(first, 0, rng.integers(0, 3, len(oi)))
+    """The parcels of the orders that were not cancelled, to be shipped on their day."""
+    keep = ok[parcels.order]
+    oi, day, wh, lines = parcels.order[keep], parcels.day[keep], parcels.warehouse[keep], parcels.lines[keep]
     carrier = _weighted(rng, vocab.CARRIER_WEIGHTS, len(oi))
-    items_per = n_items[oi] / n_ship[oi]
     base = np.array([vocab.CARRIER_BASE_COST[c] for c in carrier]) if len(oi) else np.array([])
-    cost = np.clip(np.round(base + 2.2 * items_per + rng.gamma(2.0, 2.5, len(oi)), 2), *SHIPMENT_COST_RANGE)
+    cost = np.clip(np.round(base + 2.2 * lines + rng.gamma(2.0, 2.5, len(oi)), 2), *SHIPMENT_COST_RANGE)
     sid = np.arange(state.meta["next_shipment_id"], state.meta["next_shipment_id"] + len(oi), dtype=np.int64)
     state.meta["next_shipment_id"] += len(oi)
     state.pending_shipments = pd.concat(
         [state.pending_shipments, pd.DataFrame({"shipment_id": sid, "order_id": order_ids[oi], "shipment_day": day,
-                                                 "carrier": carrier, "tracking_number": tracking_numbers(carrier, sid),
+                                                 "warehouse": wh, "carrier": carrier,
+                                                 "tracking_number": tracking_numbers(carrier, sid),
                                                  "shipment_cost": cost})],
         ignore_index=True,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from lakehouse.bronze.contract import SOURCES
+from lakehouse.bronze.contract import SOURCES, warehouse_ids
 
 _EPOCH_D = np.datetime64("1970-01-01", "D")
 
@@ -37,6 +37,13 @@ def money(values: np.ndarray) -> np.ndarray:
 
 def ints(values: np.ndarray) -> np.ndarray:
     return np.array([str(v) for v in np.asarray(values, dtype=np.int64).tolist()], dtype=object)
+
+
+def warehouse_names(index: np.ndarray) -> np.ndarray:
+    """Warehouse numbers (0-based) as the ids the inventory workbooks name their sheets by."""
+    index = np.asarray(index, dtype=np.int64)
+    names = np.array(warehouse_ids(int(index.max()) + 1 if len(index) else 0), dtype=object)
+    return names[index]
 
 
 def format_customers(df: pd.DataFrame) -> pd.DataFrame:
@@ -92,6 +99,7 @@ def format_order_items(df: pd.DataFrame) -> pd.DataFrame:
             "product_id": ints(df["product_id"]),
             "quantity": ints(df["quantity"]),
             "item_price": money(df["item_price"]),
+            "warehouse_id": warehouse_names(df["warehouse"]),
         }
     )
 
@@ -102,6 +110,7 @@ def format_shipments(df: pd.DataFrame) -> pd.DataFrame:
             "shipment_id": ints(df["shipment_id"]),
             "order_id": ints(df["order_id"]),
             "shipment_date": iso_dates(df["shipment_day"]),
+            "warehouse_id": warehouse_names(df["warehouse"]),
             "carrier": df["carrier"].to_numpy(),
             "tracking_number": df["tracking_number"].to_numpy(),
             "shipment_cost": money(df["shipment_cost"]),

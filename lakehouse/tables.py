@@ -148,13 +148,13 @@ GOLD: dict[str, GoldTable] = {
         GoldTable(
             "dim_warehouse",
             ("warehouse_sk",),
-            "warehouses that report stock, with their first and latest snapshot; unknown member -1",
+            "warehouses lines are picked in, parcels ship from and stock is counted in; unknown member -1",
         ),
         GoldTable(
             "fact_order_items",
             ("order_item_id",),
-            "one row per order line, dimensions as of the order date",
-            inputs=("dim_customer", "dim_product", "dim_channel", "dim_payment_method"),
+            "one row per order line, dimensions as of the order date, and the warehouse it is picked in",
+            inputs=("dim_customer", "dim_product", "dim_channel", "dim_payment_method", "dim_warehouse"),
         ),
         GoldTable(
             "fact_orders",
@@ -165,8 +165,8 @@ GOLD: dict[str, GoldTable] = {
         GoldTable(
             "fact_shipments",
             ("shipment_id",),
-            "one row per shipment: carrier, cost, days from order to shipment",
-            inputs=("dim_carrier",),
+            "one row per shipment (a parcel from one warehouse): carrier, cost, days from order to shipment",
+            inputs=("dim_carrier", "dim_warehouse"),
         ),
         GoldTable(
             "fact_sessions",
@@ -177,8 +177,9 @@ GOLD: dict[str, GoldTable] = {
         GoldTable(
             "fact_inventory_snapshot",
             ("snapshot_date_key", "warehouse_id", "product_id"),
-            "weekly stock per product and warehouse, with days of cover from the previous 28 days of sales",
+            "weekly stock per product and warehouse, with days of cover from that warehouse's shipments",
             inputs=("fact_order_items", "dim_product", "dim_warehouse"),
+            optional=("fact_shipments",),
         ),
         GoldTable(
             "kpi_daily_sales",

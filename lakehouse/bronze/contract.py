@@ -164,6 +164,7 @@ ORDER_ITEMS = Source(
         _c(
             "item_price", "decimal", range=(PRICE_RANGE[0] * 0.5, PRICE_RANGE[1] * 1.1)
         ),  # promotions and coupons
+        _c("warehouse_id", "string"),  # where the line is picked and ships from
     ),
 )
 SHIPMENTS = Source(
@@ -175,6 +176,7 @@ SHIPMENTS = Source(
         _c("shipment_id", "id"),
         _c("order_id", "id", references="orders.order_id"),
         _c("shipment_date", "date"),
+        _c("warehouse_id", "string"),  # a parcel holds what one warehouse picked of the order
         _c("carrier", "enum", allowed=CARRIERS),
         _c("tracking_number", "string"),
         _c("shipment_cost", "decimal", range=SHIPMENT_COST_RANGE),

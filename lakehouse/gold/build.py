@@ -79,15 +79,15 @@ FACTS_BY_KEY = ("fact_order_items", "fact_orders", "fact_shipments", "fact_sessi
 
 
 def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
-    """Every gold dimension, from silver (they are small: always rebuilt whole); dim_warehouse once
-    inventory snapshots have reached silver."""
+    """Every gold dimension, from silver (they are small: always rebuilt whole)."""
     orders = _silver(spark, root, "orders")
     first, last = orders.agg(
         F.min("order_date"), F.max(F.greatest("order_date", F.coalesce("ship_date", "order_date")))
     ).first()
-    warehouses: dict[str, DataFrame] = {}
-    if table_exists(SILVER["inventory_snapshots"].uri(root)):
-        warehouses["dim_warehouse"] = gold.dim_warehouse(_silver(spark, root, "inventory_snapshots"))
+
+    def optional(name: str) -> DataFrame | None:
+        return _silver(spark, root, name) if table_exists(SILVER[name].uri(root)) else None
+
     return {
         "dim_date": gold.dim_date(spark, first or dt.date.today(), last or dt.date.today()),
         "dim_customer": gold.dim_customer(_silver(spark, root, "customers_history")),
@@ -96,7 +96,9 @@ def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
         "dim_payment_method": gold.small_dimension(spark, "payment_method", PAYMENT_METHODS),
         "dim_carrier": gold.small_dimension(spark, "carrier", CARRIERS),
         "dim_traffic_source": gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES),
-        **warehouses,
+        "dim_warehouse": gold.dim_warehouse(
+            _silver(spark, root, "order_items"), optional("shipments"), optional("inventory_snapshots")
+        ),
     }
 
 
@@ -137,6 +139,7 @@ def build_facts(
         dims["dim_product"],
         dims["dim_channel"],
         dims["dim_payment_method"],
+        dims["dim_warehouse"],
     )
     shipments = (
         only(_silver(spark, root, "shipments"), "order_id", order_ids)
@@ -156,7 +159,9 @@ def build_facts(
         ),
     }
     if shipments is not None:
-        out["fact_shipments"] = gold.fact_shipments(shipments, orders, dims["dim_carrier"])
+        out["fact_shipments"] = gold.fact_shipments(
+            shipments, orders, dims["dim_carrier"], dims["dim_warehouse"]
+        )
     if table_exists(SILVER["clickstream_events"].uri(root)):
         events_uri = SILVER["clickstream_events"].uri(root)
         events = only(read_table(spark, events_uri), "session_id", scope.session_ids if scope else None)
@@ -179,7 +184,11 @@ def build_snapshots(spark: SparkSession, root: str, tables: dict[str, DataFrame]
     snapshots = _silver(spark, root, "inventory_snapshots")
     return {
         "fact_inventory_snapshot": gold.fact_inventory_snapshot(
-            snapshots, tables["fact_order_items"], tables["dim_product"], tables["dim_warehouse"]
+            snapshots,
+            tables["fact_order_items"],
+            tables["dim_product"],
+            tables["dim_warehouse"],
+            tables.get("fact_shipments"),
         )
     }
 

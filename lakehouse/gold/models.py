@@ -133,15 +133,31 @@ def dim_product(products_history: DataFrame) -> DataFrame:
     return with_unknown(dim, "product_sk", unknown)
 
 
-def dim_warehouse(snapshots: DataFrame) -> DataFrame:
-    """The warehouses that report stock, keyed from their id (the same key whichever others appear), with
-    the first and latest weekly snapshot each reported."""
-    dim = snapshots.groupBy("warehouse_id").agg(
-        F.min("snapshot_date").alias("first_snapshot_date"),
-        F.max("snapshot_date").alias("last_snapshot_date"),
-    )
+def dim_warehouse(
+    order_items: DataFrame, shipments: DataFrame | None = None, snapshots: DataFrame | None = None
+) -> DataFrame:
+    """Every warehouse an order line is picked in, a parcel ships from or a stock snapshot reports,
+    keyed from its id (the same key whichever others appear), with its first and latest shipment and
+    weekly snapshot."""
+    ids = order_items.select("warehouse_id")
+    for df in (shipments, snapshots):
+        if df is not None:
+            ids = ids.unionByName(df.select("warehouse_id"))
+    dim = ids.where(F.col("warehouse_id").isNotNull()).distinct()
+    for df, column, name in (
+        (shipments, "shipment_date", "shipment"),
+        (snapshots, "snapshot_date", "snapshot"),
+    ):
+        if df is None:
+            dim = dim.withColumns({f"first_{name}_date": F.lit(None).cast("date"),
+                                   f"last_{name}_date": F.lit(None).cast("date")})  # fmt: skip
+        else:
+            span = df.groupBy("warehouse_id").agg(
+                F.min(column).alias(f"first_{name}_date"), F.max(column).alias(f"last_{name}_date")
+            )
+            dim = dim.join(span, "warehouse_id", "left")
     dim = dim.select(surrogate_key("warehouse_id").alias("warehouse_sk"), *dim.columns)
-    unknown = {"warehouse_id": None, "first_snapshot_date": None, "last_snapshot_date": None}
+    unknown = {c: None for c in dim.columns if c != "warehouse_sk"}
     return with_unknown(dim, "warehouse_sk", unknown)
 
 
@@ -229,17 +245,20 @@ def fact_order_items(
     products: DataFrame,
     channels: DataFrame,
     payments: DataFrame,
+    warehouses: DataFrame,
 ) -> DataFrame:
-    """One row per order line, with customer and product as they were on the order date. Lines of
+    """One row per order line, with customer and product as they were on the order date and the
+    warehouse it is picked in. Lines of
     cancelled orders carry their amounts but no revenue; so do lines whose order never arrived in silver
     (they point to the unknown members)."""
     o = orders.select("order_id", "customer_id", "order_date", "status", "channel", "payment_method")
-    lines = items.select("order_item_id", "order_id", "product_id", "quantity", "item_price").join(
-        o, "order_id", "left"
-    )
+    lines = items.select(
+        "order_item_id", "order_id", "product_id", "quantity", "item_price", "warehouse_id"
+    ).join(o, "order_id", "left")
     lines = as_of(lines, customers, "customer_id", "customer_sk", end_of_day("order_date"))
     lines = as_of(lines, products, "product_id", "product_sk", end_of_day("order_date"))
     lines = _key_of(_key_of(lines, channels, "channel"), payments, "payment_method")
+    lines = _key_of(lines, warehouses, "warehouse_id", "warehouse_sk")
     list_price = products.select(F.col("product_sk").alias("_psk"), F.col("list_price").alias("list_price"))
     lines = lines.join(list_price, lines["product_sk"] == list_price["_psk"], "left").drop("_psk")
     gross = (F.col("quantity") * F.col("item_price")).cast("decimal(14,2)")
@@ -254,6 +273,7 @@ def fact_order_items(
             "product_sk",
             "channel_sk",
             "payment_method_sk",
+            "warehouse_sk",
             "quantity",
             "item_price",
             "list_price",
@@ -341,14 +361,18 @@ _STEP_OF_EVENT = {
 }
 
 
-def fact_shipments(shipments: DataFrame, orders: DataFrame, carriers: DataFrame) -> DataFrame:
-    """One row per shipment: cost, carrier, and days from order to shipment."""
+def fact_shipments(
+    shipments: DataFrame, orders: DataFrame, carriers: DataFrame, warehouses: DataFrame
+) -> DataFrame:
+    """One row per shipment: the warehouse it left, cost, carrier, and days from order to shipment."""
     o = orders.select("order_id", "order_date")
     s = _key_of(shipments.join(o, "order_id", "left"), carriers, "carrier")
+    s = _key_of(s, warehouses, "warehouse_id", "warehouse_sk")
     return plain_strings(
         s.select(
             "shipment_id",
             "order_id",
+            "warehouse_sk",
             "carrier_sk",
             date_key("shipment_date").alias("shipment_date_key"),
             date_key("order_date").alias("order_date_key"),
@@ -426,44 +450,56 @@ def fact_inventory_snapshot(
     order_lines: DataFrame,
     products: DataFrame,
     warehouses: DataFrame,
+    shipments: DataFrame | None = None,
     window_days: int = 28,
 ) -> DataFrame:
-    """Weekly stock per product and warehouse, with days of cover: the product's stock across warehouses
-    divided by its average daily units sold (counted orders) over the `window_days` before the snapshot,
-    or over the days of sales the data holds when it holds fewer (`sales_window_days`). Available stock
+    """Weekly stock per product and warehouse, with days of cover: the warehouse's stock of the product
+    divided by the average daily units of it that left that warehouse (its parcels: the order lines
+    picked there, on the day their parcel shipped) over the `window_days` before the snapshot, or over
+    the days of shipments the data holds when it holds fewer (`sales_window_days`). Available stock
     is on hand less reserved: a stock-out has none available, and an item is below its reorder point
     when what is available is at or below it."""
-    sold = (
-        order_lines.where(F.col("revenue") > 0)
-        .join(products.select("product_sk", F.col("product_id").alias("_pid")), "product_sk")
-        .withColumn("_date", date_of_key("order_date_key"))
-        .groupBy("_pid", "_date")
-        .agg(F.sum("quantity").alias("_units"))
+    ids = warehouses.where(F.col("warehouse_sk") != UNKNOWN_SK).select(
+        "warehouse_sk", F.col("warehouse_id").alias("_wid")
     )
-    first_sale = sold.agg(F.min("_date")).first()[0]
-    dates = snapshots.select("product_id", "snapshot_date").distinct()
+    if shipments is None:
+        shipped = snapshots.sparkSession.createDataFrame(
+            [], "_pid BIGINT, _wid STRING, _date DATE, _units BIGINT"
+        )
+    else:
+        parcels = shipments.groupBy("order_id", "warehouse_sk").agg(
+            F.min(date_of_key("shipment_date_key")).alias("_date")
+        )
+        shipped = (
+            order_lines.where(~F.col("is_cancelled"))
+            .join(parcels, ["order_id", "warehouse_sk"])
+            .join(ids, "warehouse_sk")
+            .join(products.select("product_sk", F.col("product_id").alias("_pid")), "product_sk")
+            .groupBy("_pid", "_wid", "_date")
+            .agg(F.sum("quantity").alias("_units"))
+        )
+    first_day = shipped.agg(F.min("_date")).first()[0]
+    dates = snapshots.select("product_id", "warehouse_id", "snapshot_date")
     window = (
         F.greatest(
-            F.lit(1), F.least(F.lit(window_days), F.datediff("snapshot_date", F.lit(first_sale).cast("date")))
+            F.lit(1), F.least(F.lit(window_days), F.datediff("snapshot_date", F.lit(first_day).cast("date")))
         )
-        if first_sale is not None
+        if first_day is not None
         else F.lit(window_days)
     )
     dates = dates.withColumn("sales_window_days", window.cast("int"))
     recent = (
-        (dates["product_id"] == sold["_pid"])
-        & (sold["_date"] < dates["snapshot_date"])
-        & (sold["_date"] >= F.date_sub(dates["snapshot_date"], window_days))
+        (dates["product_id"] == shipped["_pid"])
+        & (dates["warehouse_id"] == shipped["_wid"])
+        & (shipped["_date"] < dates["snapshot_date"])
+        & (shipped["_date"] >= F.date_sub(dates["snapshot_date"], window_days))
     )
     demand = (
-        dates.join(sold, recent, "left")
-        .groupBy("product_id", "snapshot_date", "sales_window_days")
+        dates.join(shipped, recent, "left")
+        .groupBy("product_id", "warehouse_id", "snapshot_date", "sales_window_days")
         .agg((F.coalesce(F.sum("_units"), F.lit(0)) / F.col("sales_window_days")).alias("avg_daily_units"))
     )
-    stock = snapshots.groupBy("product_id", "snapshot_date").agg(F.sum("on_hand").alias("_total_on_hand"))
-    s = snapshots.join(demand, ["product_id", "snapshot_date"], "left").join(
-        stock, ["product_id", "snapshot_date"], "left"
-    )
+    s = snapshots.join(demand, ["product_id", "warehouse_id", "snapshot_date"], "left")
     s = as_of(s, products, "product_id", "product_sk", end_of_day("snapshot_date"))
     s = _key_of(s, warehouses, "warehouse_id", "warehouse_sk")
     return plain_strings(
@@ -482,7 +518,7 @@ def fact_inventory_snapshot(
             "sales_window_days",
             "avg_daily_units",
             F.when(
-                F.col("avg_daily_units") > 0, F.round(F.col("_total_on_hand") / F.col("avg_daily_units"), 1)
+                F.col("avg_daily_units") > 0, F.round(F.col("on_hand") / F.col("avg_daily_units"), 1)
             ).alias("days_of_cover"),
             (F.col("on_hand") - F.col("reserved")).alias("available"),
             (F.col("on_hand") - F.col("reserved") <= 0).alias("is_stock_out"),

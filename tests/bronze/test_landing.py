@@ -34,10 +34,10 @@ def _file(tmp_path: Path, name: str, data: bytes, source: str) -> BronzeFile:
 
 
 def test_landing_csv_keeps_addresses_and_raw_lines(tmp_path: Path) -> None:
-    data = b"order_item_id,order_id,product_id,quantity,item_price\n1,100001,3,1,9.99\n\n2,100001,4,1\n"
+    data = b"order_item_id,order_id,product_id,quantity,item_price,warehouse_id\n1,100001,3,1,9.99,WH-01\n\n2,100001,4,1\n"
     table, notes = land_csv(ORDER_ITEMS, _file(tmp_path, "i.csv", data, "order_items"), data)
     assert [(r["_row"], r["_defect"], r["_raw"]) for r in table.to_pylist()] == [
-        (1, None, "1,100001,3,1,9.99"),
+        (1, None, "1,100001,3,1,9.99,WH-01"),
         (3, "malformed_row", "2,100001,4,1"),
     ]
     assert notes == []
@@ -59,7 +59,7 @@ def test_landing_rejects_unreadable_csv_files(tmp_path: Path, data: bytes, reaso
     assert table is None and result.status == "rejected" and result.reason.startswith(reason)
 
 
-ITEMS_HEADER = "order_item_id,order_id,product_id,quantity,item_price"
+ITEMS_HEADER = "order_item_id,order_id,product_id,quantity,item_price,warehouse_id"
 
 
 def _csv(tmp_path: Path, data: bytes, source: str = "order_items") -> tuple[list[dict], list[str]]:
@@ -68,18 +68,28 @@ def _csv(tmp_path: Path, data: bytes, source: str = "order_items") -> tuple[list
 
 
 def test_csv_headers_are_matched_by_name_in_any_order_and_case(tmp_path: Path) -> None:
-    data = "\ufeffQuantity, order_item_id,product_id,ORDER_ID,item_price,gift_note\n2,1,3,100001,9.99,hi\n"
+    data = "\ufeffQuantity, order_item_id,product_id,ORDER_ID,item_price,Warehouse_ID,gift_note\n2,1,3,100001,9.99,WH-01,hi\n"
     rows, notes = _csv(tmp_path, data.encode())
     assert [
-        (r["order_item_id"], r["order_id"], r["product_id"], r["quantity"], r["item_price"]) for r in rows
-    ] == [("1", "100001", "3", "2", "9.99")]
-    assert rows[0]["_defect"] is None and rows[0]["_raw"] == "2,1,3,100001,9.99,hi"
+        (
+            r["order_item_id"],
+            r["order_id"],
+            r["product_id"],
+            r["quantity"],
+            r["item_price"],
+            r["warehouse_id"],
+        )
+        for r in rows
+    ] == [("1", "100001", "3", "2", "9.99", "WH-01")]
+    assert rows[0]["_defect"] is None and rows[0]["_raw"] == "2,1,3,100001,9.99,WH-01,hi"
     assert rows[0]["_rescued"] == '{"gift_note": "hi"}'  # an upstream addition is kept, not dropped
     assert notes == ["header has unknown column(s) gift_note: kept in _rescued"]
 
 
 def test_a_csv_header_without_a_column_lands_its_rows_without_it(tmp_path: Path) -> None:
-    rows, notes = _csv(tmp_path, b"order_item_id,order_id,product_id,quantity\n1,100001,3,2\n")
+    rows, notes = _csv(
+        tmp_path, b"order_item_id,order_id,product_id,quantity,warehouse_id\n1,100001,3,2,WH-01\n"
+    )
     assert [(r["order_item_id"], r["item_price"], r["_defect"]) for r in rows] == [("1", None, None)]
     assert notes == ["header lacks item_price: its rows are quarantined as missing them"]
 
@@ -101,12 +111,12 @@ def test_a_quoted_field_may_span_lines_and_a_stray_quote_stays_on_its_line(tmp_p
 
 
 def test_only_the_rows_that_are_not_utf8_are_lost_to_quarantine(tmp_path: Path) -> None:
-    data = f"{ITEMS_HEADER}\n1,100001,3,1,9.99\n2,100001,4,1,9.99 \xe9t\xe9\n3,100001,5,1,1.00\n".encode(
+    data = f"{ITEMS_HEADER}\n1,100001,3,1,9.99,WH-01\n2,100001,4,1,9.99 \xe9t\xe9,WH-01\n3,100001,5,1,1.00,WH-01\n".encode(
         "latin-1"
     )
     rows, notes = _csv(tmp_path, data)
     assert [(r["_row"], r["_defect"]) for r in rows] == [(1, None), (2, "bad_encoding"), (3, None)]
-    assert rows[1]["_raw"] == "2,100001,4,1,9.99 \ufffdt\ufffd" and rows[1]["quantity"] is None
+    assert rows[1]["_raw"] == "2,100001,4,1,9.99 \ufffdt\ufffd,WH-01" and rows[1]["quantity"] is None
     assert notes == ["1 record(s) not UTF-8: quarantined as bad_encoding"]
 
 

@@ -130,6 +130,52 @@ def test_shipments(clean_world: Bronze) -> None:
     assert (s.groupby("order_id").size() > 1).any(), "some orders ship in several shipments"
 
 
+def test_each_parcel_holds_what_one_warehouse_picked_of_its_order(clean_world: Bronze) -> None:
+    t = clean_world.tables
+    items = t["order_items"].drop_duplicates("order_item_id")
+    ships = t["shipments"]
+    picked = set(zip(items["order_id"], items["warehouse_id"], strict=True))
+    parcels = list(zip(ships["order_id"], ships["warehouse_id"], strict=True))
+    assert set(ships["warehouse_id"]) == {"WH-01", "WH-02", "WH-03"}
+    assert len(parcels) == len(set(parcels)), "one parcel per order and warehouse"
+    # Every parcel whose order's lines are in the files leaves a warehouse that picked some of them.
+    known = set(items["order_id"])
+    assert all(p in picked for p in parcels if p[0] in known)
+    # A delivered order's every warehouse has shipped its parcel.
+    state = latest(t["orders"], "order_id")
+    delivered = set(state.index[state["status"] == "Delivered"]) & set(ships["order_id"])
+    assert delivered and {p for p in picked if p[0] in delivered} <= set(parcels)
+    # Split orders come from several warehouses: a parcel per warehouse, a sixth or so of shipped orders.
+    per_order = ships.groupby("order_id")["warehouse_id"].nunique()
+    assert (per_order == ships.groupby("order_id").size()).all()
+    assert 0.08 < (per_order > 1).mean() < 0.25
+
+
+def test_stock_leaves_the_warehouse_its_parcel_ships_from() -> None:
+    from generators.pools import build_pools
+    from generators.world import day_number, initial_state, simulate_day
+
+    state = initial_state(11, dt.date(2026, 3, 2), 0.05, 3, build_pools(11), history_days=20)
+    pools = build_pools(11)
+    lines = []
+    for _ in range(30):
+        inv = state.inventory.set_index(["warehouse", "product_idx"])
+        before, arriving = inv["on_hand"], inv["restock_day"] == state.next_day
+        restock = inv["restock_qty"].where(arriving, 0)
+        out = simulate_day(state, pools, None)
+        lines.append(out.order_items)
+        items = pd.concat(lines)
+        shipped = out.shipments.merge(items, on=["order_id", "warehouse"])
+        units = shipped.groupby(["warehouse", shipped["product_id"] - 1])["quantity"].sum()
+        units.index.names = ["warehouse", "product_idx"]
+        after = state.inventory.set_index(["warehouse", "product_idx"])["on_hand"]
+        want = (before - units.reindex(before.index, fill_value=0)).clip(lower=0) + restock
+        assert (after.reindex(want.index) == want).all(), (
+            f"day {out.day}: stock moved elsewhere than its parcels"
+        )
+    assert out.day == day_number(dt.date(2026, 3, 2)) + 9 and len(shipped) > 0
+
+
 def test_foreign_keys_resolve(clean_world: Bronze) -> None:
     t = clean_world.tables
     assert t["orders"]["customer_id"].isin(t["customers"]["customer_id"]).all()

@@ -277,35 +277,62 @@ def test_session_attributes_on_a_tie_do_not_depend_on_row_order(spark, customers
     assert len(devices) == 1
 
 
-def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-untyped-def]
-    snaps = spark.createDataFrame(
-        [(dt.date(2026, 2, 1), "WH-01", 1, 56, 4, 10, D("5.00")), (dt.date(2026, 2, 1), "WH-02", 1, 0, 0, 5, D("5.00")),
-         (dt.date(2026, 2, 1), "WH-01", 2, 3, 0, 10, D("2.00"))],
+def _stock(spark, rows):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(
+        rows,
         "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
-    )  # fmt: skip
-    products = spark.createDataFrame(
+    )
+
+
+def _two_products(spark):  # type: ignore[no-untyped-def]
+    return spark.createDataFrame(
         [(101, 1, T(2025, 1, 1), T(9999, 12, 31)), (102, 2, T(2025, 1, 1), T(9999, 12, 31))],
         "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
     )
-    # Product 1 sold 56 units in the 28 days before the snapshot (2 a day); product 2 none since December.
-    sold = spark.createDataFrame([(20260110, 101, 50, D("500.00")), (20260131, 101, 6, D("60.00")), (20260201, 101, 99, D("1.00")),
-                                  (20251201, 102, 1, D("2.00"))],
-                                 "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
+
+
+def _parcels(spark, warehouses, rows):  # type: ignore[no-untyped-def]
+    """Order lines and the parcels they left in: (shipment date key or None when not shipped yet,
+    product_sk, warehouse_id, quantity); each row its own order."""
+    key = {r["warehouse_id"]: r["warehouse_sk"] for r in warehouses.collect()}
+    lines = spark.createDataFrame(
+        [(i, psk, key.get(wh, UNKNOWN_SK), qty, False) for i, (_, psk, wh, qty) in enumerate(rows)],
+        "order_id bigint, product_sk bigint, warehouse_sk bigint, quantity int, is_cancelled boolean",
+    )
+    shipments = spark.createDataFrame(
+        [(i, key.get(wh, UNKNOWN_SK), day) for i, (day, _, wh, _) in enumerate(rows) if day is not None],
+        "order_id bigint, warehouse_sk bigint, shipment_date_key int",
+    )
+    return lines, shipments
+
+
+def test_inventory_health_and_days_of_cover_per_warehouse(spark) -> None:  # type: ignore[no-untyped-def]
+    snaps = _stock(spark, [(dt.date(2026, 2, 1), "WH-01", 1, 56, 4, 10, D("5.00")), (dt.date(2026, 2, 1), "WH-02", 1, 0, 0, 5, D("5.00")),
+                           (dt.date(2026, 2, 1), "WH-01", 2, 3, 0, 10, D("2.00"))])  # fmt: skip
+    products = _two_products(spark)
     warehouses = dim_warehouse(snaps)
+    # WH-01 shipped 56 units of product 1 in the 28 days before the snapshot (2 a day); WH-02 shipped 28
+    # of it (1 a day), which is WH-02's demand, not WH-01's. Product 2 left WH-01 last in December; a
+    # line not shipped yet and a parcel on the snapshot day itself are not in the window.
+    lines, parcels = _parcels(spark, warehouses, [
+        (20260110, 101, "WH-01", 50), (20260131, 101, "WH-01", 6), (20260201, 101, "WH-01", 99),
+        (20260120, 101, "WH-02", 28), (None, 101, "WH-01", 40), (20251201, 102, "WH-01", 1),
+    ])  # fmt: skip
     inv = {
         (r["warehouse_id"], r["product_id"]): r
-        for r in fact_inventory_snapshot(snaps, sold, products, warehouses).collect()
+        for r in fact_inventory_snapshot(snaps, lines, products, warehouses, parcels).collect()
     }
     keys = {r["warehouse_id"]: r["warehouse_sk"] for r in warehouses.collect()}
     assert inv[("WH-01", 1)]["warehouse_sk"] == keys["WH-01"] != keys["WH-02"]
     assert inv[("WH-01", 1)]["avg_daily_units"] == 2.0 and inv[("WH-01", 1)]["days_of_cover"] == 28.0
     assert inv[("WH-01", 1)]["sales_window_days"] == 28 and inv[("WH-01", 1)]["available"] == 52
+    assert inv[("WH-02", 1)]["avg_daily_units"] == 1.0 and inv[("WH-02", 1)]["days_of_cover"] == 0.0
     assert inv[("WH-02", 1)]["is_stock_out"] and inv[("WH-01", 2)]["below_reorder_point"]
-    assert inv[("WH-01", 2)]["days_of_cover"] is None, "no sales, no cover figure"
+    assert inv[("WH-01", 2)]["days_of_cover"] is None, "nothing shipped, no cover figure"
     health = {
         r["warehouse_id"]: r
         for r in kpis.kpi_inventory_health(
-            fact_inventory_snapshot(snaps, sold, products, warehouses)
+            fact_inventory_snapshot(snaps, lines, products, warehouses, parcels)
         ).collect()
     }
     assert (
@@ -315,23 +342,22 @@ def test_inventory_health_and_days_of_cover(spark) -> None:  # type: ignore[no-u
     ) == (2, 0, 1)
     assert health["WH-01"]["stock_value"] == D("286.00") and health["WH-02"]["stock_outs"] == 1
     assert health["WH-01"]["sell_through"] == round(56 / (56 + 59), 4)
-
-
-def test_days_of_cover_use_the_days_of_sales_there_are_and_available_stock(spark) -> None:  # type: ignore[no-untyped-def]
-    snaps = spark.createDataFrame(
-        [(dt.date(2026, 1, 8), "WH-01", 1, 30, 30, 5, D("5.00")), (dt.date(2026, 1, 8), "WH-01", 2, 40, 10, 5, D("5.00"))],
-        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
-    )  # fmt: skip
-    products = spark.createDataFrame(
-        [(101, 1, T(2025, 1, 1), T(9999, 12, 31)), (102, 2, T(2025, 1, 1), T(9999, 12, 31))],
-        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
+    assert health["WH-02"]["sell_through"] == 1.0, "all it shipped, nothing left"
+    # Without any shipments in silver there is no demand: no cover figure, nothing sold.
+    alone = (
+        fact_inventory_snapshot(snaps, lines, products, warehouses).where("warehouse_id = 'WH-01'").collect()
     )
-    # The shop's sales begin on 1 January: 7 days before the snapshot, not 28.
-    sold = spark.createDataFrame([(20260101, 101, 7, D("70.00")), (20260105, 102, 14, D("70.00"))],
-                                 "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)")  # fmt: skip
+    assert all(r["avg_daily_units"] == 0 and r["days_of_cover"] is None for r in alone)
+
+
+def test_days_of_cover_use_the_days_of_shipments_there_are_and_available_stock(spark) -> None:  # type: ignore[no-untyped-def]
+    snaps = _stock(spark, [(dt.date(2026, 1, 8), "WH-01", 1, 30, 30, 5, D("5.00")), (dt.date(2026, 1, 8), "WH-01", 2, 40, 10, 5, D("5.00"))])  # fmt: skip
+    products, warehouses = _two_products(spark), dim_warehouse(snaps)
+    # The shop's parcels begin on 1 January: 7 days before the snapshot, not 28.
+    lines, parcels = _parcels(spark, warehouses, [(20260101, 101, "WH-01", 7), (20260105, 102, "WH-01", 14)])
     inv = {
         r["product_id"]: r
-        for r in fact_inventory_snapshot(snaps, sold, products, dim_warehouse(snaps)).collect()
+        for r in fact_inventory_snapshot(snaps, lines, products, warehouses, parcels).collect()
     }
     assert inv[1]["sales_window_days"] == 7 and inv[1]["avg_daily_units"] == 1.0
     assert inv[2]["avg_daily_units"] == 2.0 and inv[2]["days_of_cover"] == 20.0
@@ -339,43 +365,46 @@ def test_days_of_cover_use_the_days_of_sales_there_are_and_available_stock(spark
     assert inv[1]["available"] == 0 and inv[1]["is_stock_out"] and inv[1]["below_reorder_point"]
     assert not inv[2]["is_stock_out"] and not inv[2]["below_reorder_point"]
     health = kpis.kpi_inventory_health(
-        fact_inventory_snapshot(snaps, sold, products, dim_warehouse(snaps))
+        fact_inventory_snapshot(snaps, lines, products, warehouses, parcels)
     ).first()
-    assert health["sell_through"] == round(21 / (21 + 70), 4), "units sold over the 7 days there are"
+    assert health["sell_through"] == round(21 / (21 + 70), 4), "units shipped over the 7 days there are"
 
 
 def test_warehouse_dimension_keys_and_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
-    schema = "snapshot_date date, warehouse_id string, product_id bigint"
     snaps = spark.createDataFrame(
         [
             (dt.date(2026, 2, 1), "WH-01", 1),
             (dt.date(2026, 2, 8), "WH-01", 1),
             (dt.date(2026, 2, 8), "WH-02", 1),
         ],
-        schema,
+        "snapshot_date date, warehouse_id string, product_id bigint",
     )
-    dim = {r["warehouse_id"]: r for r in dim_warehouse(snaps).collect()}
-    assert set(dim) == {"WH-01", "WH-02", None} and dim[None]["warehouse_sk"] == UNKNOWN_SK
+    # WH-03 only picks order lines so far (nothing shipped, no stock count): it is a member all the same.
+    lines = spark.createDataFrame([("WH-01",), ("WH-03",), (None,)], "warehouse_id string")
+    parcels = spark.createDataFrame(
+        [("WH-01", dt.date(2026, 1, 30)), ("WH-01", dt.date(2026, 2, 3)), ("WH-02", dt.date(2026, 2, 2))],
+        "warehouse_id string, shipment_date date",
+    )
+    dim = {r["warehouse_id"]: r for r in dim_warehouse(lines, parcels, snaps).collect()}
+    assert set(dim) == {"WH-01", "WH-02", "WH-03", None} and dim[None]["warehouse_sk"] == UNKNOWN_SK
     assert (dim["WH-01"]["first_snapshot_date"], dim["WH-01"]["last_snapshot_date"]) == (
         dt.date(2026, 2, 1),
         dt.date(2026, 2, 8),
     )
+    assert (dim["WH-01"]["first_shipment_date"], dim["WH-01"]["last_shipment_date"]) == (
+        dt.date(2026, 1, 30),
+        dt.date(2026, 2, 3),
+    )
+    assert dim["WH-03"]["first_shipment_date"] is None and dim["WH-03"]["last_snapshot_date"] is None
     # A warehouse's key follows from its id alone: another warehouse appearing does not move it.
     alone = dim_warehouse(snaps.where("warehouse_id = 'WH-02'")).where("warehouse_id = 'WH-02'").first()
     assert alone["warehouse_sk"] == dim["WH-02"]["warehouse_sk"] != dim["WH-01"]["warehouse_sk"]
     # A stock row from a warehouse the dimension does not know points to the unknown member.
-    products = spark.createDataFrame(
-        [(101, 1, T(2025, 1, 1), T(9999, 12, 31))],
-        "product_sk bigint, product_id bigint, valid_from timestamp, valid_to timestamp",
-    )
-    stock = spark.createDataFrame(
-        [(dt.date(2026, 2, 8), "WH-09", 1, 5, 0, 1, D("1.00"))],
-        "snapshot_date date, warehouse_id string, product_id bigint, on_hand int, reserved int, reorder_point int, unit_cost decimal(12,2)",
-    )
-    sold = spark.createDataFrame(
-        [], "order_date_key int, product_sk bigint, quantity int, revenue decimal(14,2)"
-    )
-    row = fact_inventory_snapshot(stock, sold, products, dim_warehouse(snaps)).first()
+    stock = _stock(spark, [(dt.date(2026, 2, 8), "WH-09", 1, 5, 0, 1, D("1.00"))])
+    no_lines, no_parcels = _parcels(spark, dim_warehouse(snaps), [])
+    row = fact_inventory_snapshot(
+        stock, no_lines, _two_products(spark), dim_warehouse(snaps), no_parcels
+    ).first()
     assert (row["warehouse_id"], row["warehouse_sk"]) == ("WH-09", UNKNOWN_SK)
 
 

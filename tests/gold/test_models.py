@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from lakehouse.bronze.contract import CHANNELS, PAYMENT_METHODS
+from lakehouse.bronze.contract import CARRIERS, CHANNELS, PAYMENT_METHODS
 from lakehouse.gold.models import (
     ANONYMOUS_SK,
     END_OF_TIME,
@@ -13,8 +13,10 @@ from lakehouse.gold.models import (
     dim_customer,
     dim_date,
     dim_product,
+    dim_warehouse,
     fact_order_items,
     fact_orders,
+    fact_shipments,
     scd2,
     small_dimension,
 )
@@ -109,13 +111,13 @@ def _facts(spark):  # type: ignore[no-untyped-def]
     )
     items = spark.createDataFrame(
         [
-            (1, 100, 10, 2, Decimal("19.00")),
-            (2, 100, 11, 1, Decimal("10.50")),
-            (3, 101, 10, 1, Decimal("26.00")),
-            (4, 102, 10, 3, Decimal("24.00")),
-            (5, 555, 11, 1, Decimal("9.00")),
+            (1, 100, 10, 2, Decimal("19.00"), "WH-01"),
+            (2, 100, 11, 1, Decimal("10.50"), "WH-02"),
+            (3, 101, 10, 1, Decimal("26.00"), "WH-01"),
+            (4, 102, 10, 3, Decimal("24.00"), "WH-01"),
+            (5, 555, 11, 1, Decimal("9.00"), "WH-01"),
         ],
-        "order_item_id bigint, order_id bigint, product_id bigint, quantity int, item_price decimal(12,2)",
+        "order_item_id bigint, order_id bigint, product_id bigint, quantity int, item_price decimal(12,2), warehouse_id string",
     )
     customers, products = dim_customer(customers_history(spark)), dim_product(products_history(spark))
     channels, payments = (
@@ -131,10 +133,11 @@ def _facts(spark):  # type: ignore[no-untyped-def]
         "order_id bigint, status string, updated_at timestamp",
     )
     shipments = spark.createDataFrame(  # 100 left in two parcels; 102 shipped before its status said so
-        [(1, 100, dt.date(2026, 1, 11)), (2, 100, dt.date(2026, 1, 13)), (3, 102, dt.date(2026, 1, 12))],
-        "shipment_id bigint, order_id bigint, shipment_date date",
-    )
-    lines = fact_order_items(items, orders, customers, products, channels, payments)
+        [(1, 100, dt.date(2026, 1, 11), "WH-01"), (2, 100, dt.date(2026, 1, 13), "WH-02"), (3, 102, dt.date(2026, 1, 12), "WH-01")],
+        "shipment_id bigint, order_id bigint, shipment_date date, warehouse_id string",
+    )  # fmt: skip
+    warehouses = dim_warehouse(items, shipments)
+    lines = fact_order_items(items, orders, customers, products, channels, payments, warehouses)
     facts = fact_orders(lines, orders, history, customers, channels, payments, shipments)
     return lines, facts, customers, products
 
@@ -162,6 +165,26 @@ def test_fact_order_items_resolves_dimensions_as_of_the_order_date(spark) -> Non
     )
     assert got[5]["revenue"] == 0 and got[5]["gross_amount"] == Decimal("9.00"), "no known order, no revenue"
     assert got[1]["order_date_key"] == 20260109 and got[1]["channel_sk"] == CHANNELS.index("web") + 1
+    assert got[1]["warehouse_sk"] == got[3]["warehouse_sk"] != got[2]["warehouse_sk"], (
+        "picked in WH-01, WH-01, WH-02"
+    )
+    assert got[2]["warehouse_sk"] not in (None, UNKNOWN_SK)
+
+
+def test_fact_shipments_carry_the_warehouse_each_parcel_left(spark) -> None:  # type: ignore[no-untyped-def]
+    shipments = spark.createDataFrame(
+        [(1, 100, dt.date(2026, 1, 11), "WH-01", "UPS", Decimal("9.00")), (2, 100, dt.date(2026, 1, 13), "WH-02", "UPS", Decimal("7.00")),
+         (3, 101, dt.date(2026, 1, 12), "WH-07", "DHL", Decimal("8.00"))],
+        "shipment_id bigint, order_id bigint, shipment_date date, warehouse_id string, carrier string, shipment_cost decimal(12,2)",
+    )  # fmt: skip
+    orders = spark.createDataFrame([(100, dt.date(2026, 1, 9))], "order_id bigint, order_date date")
+    known = dim_warehouse(shipments.where("warehouse_id <> 'WH-07'"))
+    keys = {r["warehouse_id"]: r["warehouse_sk"] for r in known.collect()}
+    carriers = small_dimension(spark, "carrier", CARRIERS)
+    got = {r["shipment_id"]: r for r in fact_shipments(shipments, orders, carriers, known).collect()}
+    assert (got[1]["warehouse_sk"], got[2]["warehouse_sk"]) == (keys["WH-01"], keys["WH-02"])
+    assert got[3]["warehouse_sk"] == UNKNOWN_SK, "a warehouse the dimension does not know"
+    assert (got[1]["days_order_to_shipment"], got[2]["days_order_to_shipment"]) == (2, 4)
 
 
 def test_fact_orders_totals_and_days_to_ship(spark) -> None:  # type: ignore[no-untyped-def]

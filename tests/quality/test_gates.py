@@ -123,6 +123,7 @@ RULE_BREAKERS: dict[str, Callable[[Any, Any], Any]] = {
     "weekend flag agrees with the weekday": lambda df, s: df.withColumn("is_weekend", ~F.col("is_weekend")),
     "every version starts before it ends": lambda df, s: df.withColumn("valid_to", F.col("valid_from")),
     "no warehouse's latest snapshot before its first": lambda df, s: df.withColumn("first_snapshot_date", F.date_add("last_snapshot_date", 1)),
+    "no warehouse's latest shipment before its first": lambda df, s: df.withColumn("first_shipment_date", F.date_add("last_shipment_date", 1)),
     "exactly one current version per customer_id": lambda df, s: _dupe_a_version(df.where("is_current"), "customer_sk"),
     "exactly one current version per product_id": lambda df, s: _dupe_a_version(df.where("is_current"), "product_sk"),
     "versions of one customer_id never overlap in time": lambda df, s: _dupe_a_version(df, "customer_sk"),

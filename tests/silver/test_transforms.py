@@ -114,10 +114,10 @@ def test_ship_date_present_exactly_when_shipped(spark, change, reasons, repairs,
 
 def test_ranges_and_malformed_rows(spark) -> None:  # type: ignore[no-untyped-def]
     rows = [
-        ("1", "100001", "3", "0", "12.50"),
-        ("2", "100001", "3", "2", "-1.00"),
-        ("3", "100001", "3", "2", "12,5"),
-        (None,) * 5,
+        ("1", "100001", "3", "0", "12.50", "WH-01"),
+        ("2", "100001", "3", "2", "-1.00", "WH-01"),
+        ("3", "100001", "3", "2", "12,5", "WH-01"),
+        (None,) * 6,
     ]
     df = raw_frame(spark, ORDER_ITEMS, rows)
     df = df.withColumn("_defect", F.when(df["_row"] == 4, F.lit("malformed_row")))
