@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 from rich.console import Console
@@ -129,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument(
         "--dir", help="target directory (default: the cache directory ~/.cache/lakehouse/jars/...)"
     )
+
+    d = sub.add_parser("dashboard", help="serve the dashboard over gold, data quality and pipeline health")
+    _common(d)
+    d.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    d.add_argument("--address", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
 
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
@@ -394,6 +400,22 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    cfg = _load(args)
+    app = Path(__file__).resolve().parent / "dashboard" / "app.py"
+    console.print(f"Dashboard for {cfg.root} on http://{args.address}:{args.port} (Ctrl-C stops it)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer",
+           "--", "--root", cfg.root]  # fmt: skip
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     cfg = _load(args)
     data = describe(cfg)
@@ -417,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": cmd_config,
         "fetch-jars": cmd_fetch_jars,
         "maintain": cmd_maintain,
+        "dashboard": cmd_dashboard,
     }
     try:
         return commands[args.command](args)
