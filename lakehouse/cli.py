@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     d.add_argument("--address", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
 
+    rp = sub.add_parser("report", help="write one self-contained HTML report (overview, quality, last runs)")
+    _common(rp)
+    rp.add_argument("--out", help="file to write (default: <root>/reports/lakehouse_report.html)")
+    rp.add_argument("--days", type=int, default=7, help="days in the overview's period (default 7)")
+
     c = sub.add_parser("config", help="print the effective configuration")
     _common(c, engine=True)
     return parser
@@ -401,7 +406,7 @@ def cmd_fetch_jars(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    import subprocess
+    import os
 
     cfg = _load(args)
     app = Path(__file__).resolve().parent / "dashboard" / "app.py"
@@ -410,10 +415,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
            "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer",
            "--", "--root", cfg.root]  # fmt: skip
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)  # Streamlit in this process: a signal to stop the dashboard reaches it
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lakehouse.dashboard.report import build_report
+
+    cfg = _load(args)
+    out = args.out or storage.join(cfg.root, "reports", "lakehouse_report.html")
+    storage.write_bytes(out, build_report(cfg.root, args.days).encode())
+    console.print(f"Report written to {out} (self-contained: open it in any browser, offline)")
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -440,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fetch-jars": cmd_fetch_jars,
         "maintain": cmd_maintain,
         "dashboard": cmd_dashboard,
+        "report": cmd_report,
     }
     try:
         return commands[args.command](args)

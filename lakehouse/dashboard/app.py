@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lakehouse.bronze.contract import file_date
-from lakehouse.dashboard import data
+from lakehouse.dashboard import data, figures
 
 MONEY = "$,.2f"
 
@@ -133,20 +133,7 @@ def overview() -> None:
     cols[4].metric("New customers", f"{h.new_customers:,}", _pct(h.change("new_customers")))
     daily = data.daily_sales(orders)
     shown = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
-    fig = go.Figure()
-    fig.add_bar(x=shown["date"], y=shown["revenue"], name="Revenue ($)", yaxis="y")
-    fig.add_scatter(x=shown["date"], y=shown["orders"], name="Orders", yaxis="y2", mode="lines+markers")
-    fig.update_layout(title="Daily revenue and orders", yaxis={"title": "Revenue ($)", "tickformat": "$,.0f"},
-                      yaxis2={"title": "Orders", "overlaying": "y", "side": "right", "rangemode": "tozero", "tickformat": ",d"},
-                      xaxis={"title": "Day"}, legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})  # fmt: skip
-    dates = t["dim_date"]
-    peaks = dates[
-        dates["holiday_name"].notna()
-        & (pd.to_datetime(dates["date"]).between(pd.Timestamp(start), pd.Timestamp(end)))
-    ]
-    for _, d in peaks.iterrows():
-        fig.add_vline(x=pd.Timestamp(d["date"]).timestamp() * 1000, line_dash="dot", line_color="#d62728",
-                      annotation_text=d["holiday_name"], annotation_position="top left")  # fmt: skip
+    fig = figures.daily_revenue_and_orders(shown, t["dim_date"])
     chart(fig, "overview-daily")
     show_table(shown.assign(date=shown["date"].dt.date), "daily_sales")
 
@@ -290,8 +277,7 @@ def quality() -> None:
         cards["table"].unique()
     )
     cards = cards[cards["table"].isin(tables)]
-    chart(px.line(cards, x="validated_at", y="overall", color="table", markers=True, title="Quality score per table over runs",
-                  labels={"validated_at": "Validated at", "overall": "Score (0-100)", "table": ""}), "dq-scores")  # fmt: skip
+    chart(figures.scores_over_runs(cards), "dq-scores")
     results = t["dq_results"]
     latest = results.sort_values("validated_at").groupby(["layer", "table_name"]).tail(10_000)
     last_run = latest.groupby(["layer", "table_name"])["run_id"].transform("max")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,17 +19,9 @@ from deltalake import DeltaTable
 
 from lakehouse.dashboard.app import PAGES
 from tests.bronze.audit import Bronze
+from tests.dashboard.browser import CHART_POINTS, browser_or_skip
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BIN = Path(sys.executable).parent
-
-
-def _browser_or_skip() -> None:
-    if not Path(CHROMIUM).exists():
-        message = "Debian's chromium is not installed (apt-get install chromium): the dashboard is not tested"
-        if os.environ.get("LAKEHOUSE_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def _free_port() -> int:
@@ -70,19 +60,8 @@ class Dashboard:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    _browser_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def dashboard(published: Bronze, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    _browser_or_skip()
+    browser_or_skip()
     d = Dashboard(published.root, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
     yield d
     d.stop()
@@ -97,13 +76,6 @@ def _settle(page: object, charts: bool = True) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000, polling=200
     )
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
-
-
-CHART_POINTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
-    title: gd.layout && gd.layout.title ? (gd.layout.title.text || '') : '',
-    points: (gd.calcdata || []).reduce((n, trace) => n + trace.length, 0),
-    drawn: gd.querySelectorAll('.trace path, .trace .point, .bars path, .heatmaplayer image, .funnellayer path').length,
-}))"""
 
 
 def _metrics(page: object) -> dict[str, str]:
