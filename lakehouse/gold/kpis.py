@@ -246,24 +246,41 @@ def kpi_customer_value(
     )  # fmt: skip
 
 
+def median(df: DataFrame, keys: list[str], column: str, alias: str) -> DataFrame:
+    """The exact median of `column` per group (the mean of the two middle values of an even count; nulls
+    left out), the same on every engine (percentile_approx picks a value on JVM Spark and interpolates
+    on Sail)."""
+    w = Window.partitionBy(*keys).orderBy(column)
+    ranked = df.where(F.col(column).isNotNull()).select(
+        *keys,
+        column,
+        F.row_number().over(w).alias("_r"),
+        F.count(F.lit(1)).over(Window.partitionBy(*keys)).alias("_n"),
+    )
+    middle = (F.col("_r") == F.floor((F.col("_n") + 1) / 2)) | (F.col("_r") == F.floor(F.col("_n") / 2) + 1)
+    return ranked.where(middle).groupBy(*keys).agg(F.round(F.avg(column), 3).alias(alias))
+
+
 def kpi_inventory_health(fact_inventory: DataFrame) -> DataFrame:
     """Per snapshot and warehouse: stock-outs and products below their reorder point (both on available
     stock: on hand less reserved), stock value, median days of cover and sell-through (units sold in the
     sales window over units sold plus stock on hand)."""
-    per = fact_inventory.groupBy("snapshot_date_key", "snapshot_date", "warehouse_id").agg(
+    keys = ["snapshot_date_key", "snapshot_date", "warehouse_id"]
+    per = fact_inventory.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("products"),
         F.sum(F.col("is_stock_out").cast("int")).alias("stock_outs"),
         F.sum(F.col("below_reorder_point").cast("int")).alias("below_reorder_point"),
         F.sum("stock_value").cast(MONEY).alias("stock_value"),
-        F.percentile_approx("days_of_cover", 0.5).alias("median_days_of_cover"),
         F.sum(F.col("avg_daily_units") * F.col("sales_window_days")).alias("_sold"),
         F.sum("on_hand").alias("on_hand"),
     )
+    per = per.join(median(fact_inventory, keys, "days_of_cover", "median_days_of_cover"), keys, "left")
     return plain_strings(
-        per.select("*", _ratio(F.col("_sold"), F.col("_sold") + F.col("on_hand")).alias("sell_through")).drop(
-            "_sold"
+        per.select(
+            *keys, "products", "stock_outs", "below_reorder_point", "stock_value", "median_days_of_cover", "on_hand",
+            _ratio(F.col("_sold"), F.col("_sold") + F.col("on_hand")).alias("sell_through"),
         )
-    )
+    )  # fmt: skip
 
 
 def kpi_shipping_performance(

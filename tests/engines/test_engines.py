@@ -151,7 +151,9 @@ def test_classic_next_day_through_the_cli_refreshes_gold_incrementally(
 ) -> None:
     _ran_and_built_every_table(classic_next_day)
     assert "incremental" in classic_next_day.runs[-1].stdout
-    _assert_same({"classic (next day, incremental)": differences(classic_next_day.root, reference.next)})
+    _assert_same(
+        {"classic (next day, incremental)": differences(classic_next_day.root, reference.next_day())}
+    )
 
 
 @jvm_slow

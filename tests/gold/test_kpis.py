@@ -343,6 +343,7 @@ def test_inventory_health_and_days_of_cover_per_warehouse(spark) -> None:  # typ
     assert health["WH-01"]["stock_value"] == D("286.00") and health["WH-02"]["stock_outs"] == 1
     assert health["WH-01"]["sell_through"] == round(56 / (56 + 59), 4)
     assert health["WH-02"]["sell_through"] == 1.0, "all it shipped, nothing left"
+    assert health["WH-01"]["median_days_of_cover"] == 28.0, "the product without a cover figure is left out"
     # Without any shipments in silver there is no demand: no cover figure, nothing sold.
     alone = (
         fact_inventory_snapshot(snaps, lines, products, warehouses).where("warehouse_id = 'WH-01'").collect()
@@ -368,6 +369,24 @@ def test_days_of_cover_use_the_days_of_shipments_there_are_and_available_stock(s
         fact_inventory_snapshot(snaps, lines, products, warehouses, parcels)
     ).first()
     assert health["sell_through"] == round(21 / (21 + 70), 4), "units shipped over the 7 days there are"
+
+
+def test_median_days_of_cover_is_exact_on_every_engine(spark) -> None:  # type: ignore[no-untyped-def]
+    rows = [(20260201, dt.date(2026, 2, 1), wh, cover) for wh, covers in (("WH-01", [10.0, 1.0, 3.0, 2.0, None]), ("WH-02", [5.0, 1.0, 4.0]))
+            for cover in covers]  # fmt: skip
+    df = spark.createDataFrame(
+        rows, "snapshot_date_key int, snapshot_date date, warehouse_id string, days_of_cover double"
+    )
+    got = {
+        r["warehouse_id"]: r["median_days_of_cover"]
+        for r in kpis.median(
+            df,
+            ["snapshot_date_key", "snapshot_date", "warehouse_id"],
+            "days_of_cover",
+            "median_days_of_cover",
+        ).collect()
+    }
+    assert got == {"WH-01": 2.5, "WH-02": 4.0}, "the mean of the two middle values of an even count"
 
 
 def test_warehouse_dimension_keys_and_unknown_member(spark) -> None:  # type: ignore[no-untyped-def]
