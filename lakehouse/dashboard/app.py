@@ -243,13 +243,17 @@ def operations() -> None:
         return
     if inv is not None and len(inv):
         inv = inv[inv["warehouse_id"].isin(pick("Warehouse", inv["warehouse_id"], "ops-warehouse"))]
+        # Weekly snapshots as categories: one bar per warehouse and Sunday, however few Sundays there are.
+        weeks = inv.assign(snapshot=pd.to_datetime(inv["snapshot_date"]).dt.strftime("%Y-%m-%d")).sort_values(
+            "snapshot"
+        )
         left, right = st.columns(2)
         with left:
-            chart(px.line(inv, x="snapshot_date", y="stock_outs", color="warehouse_id", markers=True, title="Stock-outs per warehouse (nothing available)",
-                          labels={"snapshot_date": "Snapshot (Sunday)", "stock_outs": "Products out of stock", "warehouse_id": ""}), "ops-stockouts")  # fmt: skip
+            chart(px.bar(weeks, x="snapshot", y="stock_outs", color="warehouse_id", barmode="group", title="Stock-outs per warehouse (nothing available)",
+                         labels={"snapshot": "Snapshot (Sunday)", "stock_outs": "Products out of stock", "warehouse_id": ""}).update_xaxes(type="category"), "ops-stockouts")  # fmt: skip
         with right:
-            chart(px.line(inv, x="snapshot_date", y="median_days_of_cover", color="warehouse_id", markers=True, title="Median days of cover",
-                          labels={"snapshot_date": "Snapshot (Sunday)", "median_days_of_cover": "Days", "warehouse_id": ""}), "ops-cover")  # fmt: skip
+            chart(px.bar(weeks, x="snapshot", y="median_days_of_cover", color="warehouse_id", barmode="group", title="Median days of cover",
+                         labels={"snapshot": "Snapshot (Sunday)", "median_days_of_cover": "Days", "warehouse_id": ""}).update_xaxes(type="category"), "ops-cover")  # fmt: skip
         latest = inv[inv["snapshot_date"] == inv["snapshot_date"].max()]
         show_table(latest, "inventory_health_latest")
     else:
@@ -261,7 +265,8 @@ def operations() -> None:
             lambda g: pd.Series({"shipments": g["shipments"].sum(), "avg_days_to_ship": (g["avg_days_to_ship"] * g["shipments"]).sum() / g["shipments"].sum(),
                                  "avg_days_to_deliver": (g["avg_days_to_deliver"] * g["orders"]).sum() / g["orders"].sum(),
                                  "cost_per_order": g["shipping_cost"].sum() / g["orders"].sum()}), include_groups=False)  # fmt: skip
-        chart(px.bar(per.melt(id_vars="carrier", value_vars=["avg_days_to_ship", "avg_days_to_deliver"]), x="carrier", y="value", color="variable",
+        days = per.rename(columns={"avg_days_to_ship": "to ship", "avg_days_to_deliver": "to deliver"})
+        chart(px.bar(days.melt(id_vars="carrier", value_vars=["to ship", "to deliver"]), x="carrier", y="value", color="variable",
                      barmode="group", title="Days to ship and to deliver by carrier", labels={"value": "Days", "carrier": "", "variable": ""}), "ops-carriers")  # fmt: skip
         show_table(per.round(2), "shipping_by_carrier")
 
