@@ -233,6 +233,10 @@ GOLD: dict[str, GoldTable] = {
     )
 }
 
+# A dimension's unknown member: the key facts point to when a natural key does not resolve (gold
+# models, their suites and the dashboard).
+UNKNOWN_SK = -1
+
 # A session's furthest funnel step, in order (fact_sessions, the funnel KPI and its suite).
 FUNNEL = ("visit", "product_view", "add_to_cart", "checkout_start", "purchase")
 

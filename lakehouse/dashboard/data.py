@@ -11,9 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lakehouse.core import storage
-from lakehouse.tables import GOLD, SILVER
-
-UNKNOWN_SK = -1
+from lakehouse.tables import GOLD, SILVER, UNKNOWN_SK
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from lakehouse.core.calendar import holiday_name, in_holiday_season
-from lakehouse.tables import FUNNEL
+from lakehouse.tables import FUNNEL, UNKNOWN_SK
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-UNKNOWN_SK = -1
 ANONYMOUS_SK = -2  # dim_customer's member for sessions no customer was logged in to (not an unknown key)
 END_OF_TIME = dt.datetime(9999, 12, 31, 23, 59, 59)
 
