@@ -19,8 +19,6 @@ import streamlit as st
 from lakehouse.bronze.contract import file_date
 from lakehouse.dashboard import data, figures
 
-MONEY = "$,.2f"
-
 
 def _root() -> str:
     p = argparse.ArgumentParser(add_help=False)
@@ -44,10 +42,10 @@ def table(layer: str, name: str, columns: tuple[str, ...] | None = None) -> pd.D
     return None if version is None else _read(ROOT, layer, name, columns, version)
 
 
-def require(*tables: tuple[str, str]) -> dict[str, pd.DataFrame] | None:
-    """The tables a page needs, or None after saying which are missing and what to run."""
-    found = {name: table(layer, name) for layer, name in tables}
-    missing = [f"{layer}.{name}" for layer, name in tables if found[name] is None]
+def require(*tables: tuple[str, str]) -> bool:
+    """Whether the tables a page needs exist (from their logs: nothing is read); when some do not, say
+    which and what to run."""
+    missing = [f"{layer}.{name}" for layer, name in tables if LAKE.version(layer, name) is None]
     if missing:
         job = (
             "lakehouse run all"
@@ -58,8 +56,22 @@ def require(*tables: tuple[str, str]) -> dict[str, pd.DataFrame] | None:
             f"Not built yet under `{ROOT}`: {', '.join(missing)}. Generate data and run the pipeline: "
             f"`lakehouse generate --root {ROOT}` then `{job} --root {ROOT}`."
         )
-        return None
-    return found  # type: ignore[return-value]
+    return not missing
+
+
+COUNTED_FROM = ("fact_orders", "dim_customer", "dim_channel")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _counted_orders(root: str, versions: tuple[int | None, ...]) -> pd.DataFrame:
+    lake = data.Lake(root)
+    return data.counted_orders(*(lake.read("gold", name) for name in COUNTED_FROM))  # type: ignore[arg-type]
+
+
+def counted_orders() -> pd.DataFrame:
+    """gold's counted orders with country, channel and new/returning, computed once per version of the
+    tables they come from (not on every interaction)."""
+    return _counted_orders(ROOT, tuple(LAKE.version("gold", name) for name in COUNTED_FROM))
 
 
 def show_table(df: pd.DataFrame, name: str, **kw: object) -> None:
@@ -93,12 +105,11 @@ def _pct(change: float | None) -> str | None:
 
 def overview() -> None:
     st.title("Overview")
-    t = require(
+    if not require(
         ("gold", "fact_orders"), ("gold", "dim_customer"), ("gold", "dim_channel"), ("gold", "dim_date")
-    )
-    if t is None:
+    ):
         return
-    orders = data.counted_orders(t["fact_orders"], t["dim_customer"], t["dim_channel"])
+    orders = counted_orders()
     if orders.empty:
         st.info("No counted orders in gold.fact_orders yet.")
         return
@@ -133,17 +144,16 @@ def overview() -> None:
     cols[4].metric("New customers", f"{h.new_customers:,}", _pct(h.change("new_customers")))
     daily = data.daily_sales(orders)
     shown = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
-    fig = figures.daily_revenue_and_orders(shown, t["dim_date"])
+    fig = figures.daily_revenue_and_orders(shown, table("gold", "dim_date"))
     chart(fig, "overview-daily")
     show_table(shown.assign(date=shown["date"].dt.date), "daily_sales")
 
 
 def products() -> None:
     st.title("Products and categories")
-    t = require(("gold", "kpi_top_products_monthly"), ("gold", "kpi_revenue_by_category_country_month"))
-    if t is None:
+    if not require(("gold", "kpi_top_products_monthly"), ("gold", "kpi_revenue_by_category_country_month")):
         return
-    top = t["kpi_top_products_monthly"]
+    top = table("gold", "kpi_top_products_monthly")
     months = sorted(top["month"].unique())
     month = st.sidebar.selectbox("Month", months, index=len(months) - 1, key="products-month")
     m = top[top["month"] == month]
@@ -156,7 +166,7 @@ def products() -> None:
     with right:
         chart(px.bar(by_units, x="units", y="name", orientation="h", title=f"Top products by units, {month}",
                      labels={"units": "Units", "name": ""}), "products-units")  # fmt: skip
-    cat = t["kpi_revenue_by_category_country_month"]
+    cat = table("gold", "kpi_revenue_by_category_country_month")
     cat = cat[cat["country"].isin(pick("Country", cat["country"], "products-country"))]
     cat = cat[cat["category"].isin(pick("Category", cat["category"], "products-category"))]
     per = cat.groupby(["month", "category"], as_index=False)[["revenue", "units", "orders"]].sum()
@@ -178,17 +188,16 @@ def products() -> None:
 
 def customers() -> None:
     st.title("Customers")
-    t = require(
+    if not require(
         ("gold", "kpi_retention_cohorts"),
         ("gold", "kpi_customer_value"),
         ("gold", "fact_orders"),
         ("gold", "dim_customer"),
         ("gold", "dim_channel"),
-    )
-    if t is None:
+    ):
         return
     grain = st.sidebar.radio("Cohorts by", ["month", "week"], key="customers-grain")
-    matrix = data.retention_matrix(t["kpi_retention_cohorts"], grain)
+    matrix = data.retention_matrix(table("gold", "kpi_retention_cohorts"), grain)
     fig = px.imshow(matrix, aspect="auto", color_continuous_scale="Blues", text_auto=".0%",
                     labels={"x": f"{grain}s since first order", "y": "cohort (first order)", "color": "retained"},
                     title=f"Retention by {grain}ly cohort (complete periods only)", range_color=(0, 1))  # fmt: skip
@@ -196,7 +205,7 @@ def customers() -> None:
         colorbar_tickformat=".0%"
     )
     chart(fig, "customers-retention")
-    value = t["kpi_customer_value"]
+    value = table("gold", "kpi_customer_value")
     seg = value.groupby("segment", as_index=False).agg(
         customers=("customer_id", "size"), revenue=("revenue_to_date", "sum")
     )
@@ -207,7 +216,7 @@ def customers() -> None:
     with right:
         chart(px.histogram(value, x="revenue_to_date", nbins=60, log_y=True, title="Customer value (revenue to date)",
                            labels={"revenue_to_date": "Revenue to date ($)"}).update_yaxes(dtick=1, title="Customers (log scale)"), "customers-value")  # fmt: skip
-    orders = data.counted_orders(t["fact_orders"], t["dim_customer"], t["dim_channel"])
+    orders = counted_orders()
     nvr = data.new_vs_returning(data.daily_sales(orders), "W-MON" if grain == "week" else "MS")
     chart(px.line(nvr, x="period", y=["new_customers", "returning_customers"], markers=True, title=f"New and returning customers per {grain}",
                   labels={"period": grain.capitalize(), "value": "Customers", "variable": ""}), "customers-nvr")  # fmt: skip
@@ -216,10 +225,9 @@ def customers() -> None:
 
 def funnel() -> None:
     st.title("Funnel")
-    t = require(("gold", "kpi_conversion_funnel"))
-    if t is None:
+    if not require(("gold", "kpi_conversion_funnel")):
         return
-    f = data.funnel_by_day(t["kpi_conversion_funnel"])
+    f = data.funnel_by_day(table("gold", "kpi_conversion_funnel"))
     start, end = period(f["date"], "funnel-period", 30)
     f = f[(f["date"] >= pd.Timestamp(start)) & (f["date"] <= pd.Timestamp(end))]
     f = f[f["traffic_source"].isin(pick("Traffic source", f["traffic_source"], "funnel-source"))]
@@ -273,20 +281,18 @@ def operations() -> None:
 
 def quality() -> None:
     st.title("Data quality")
-    t = require(("gold", "dq_scorecard"), ("gold", "dq_results"))
-    if t is None:
+    if not require(("gold", "dq_scorecard"), ("gold", "dq_results")):
         return
-    cards = t["dq_scorecard"].sort_values("validated_at")
+    cards = table("gold", "dq_scorecard").sort_values("validated_at")
     cards["table"] = cards["layer"] + "." + cards["table_name"]
     tables = st.sidebar.multiselect("Tables", sorted(cards["table"].unique()), key="dq-tables") or sorted(
         cards["table"].unique()
     )
     cards = cards[cards["table"].isin(tables)]
     chart(figures.scores_over_runs(cards), "dq-scores")
-    results = t["dq_results"]
-    latest = results.sort_values("validated_at").groupby(["layer", "table_name"]).tail(10_000)
-    last_run = latest.groupby(["layer", "table_name"])["run_id"].transform("max")
-    latest = latest[(latest["run_id"] == last_run) & ~latest["success"].astype(bool)]
+    results = table("gold", "dq_results")
+    latest = data.latest_per_table(results)
+    latest = latest[~latest["success"].astype(bool)]
     st.subheader("Failed and warning expectations in each table's latest run")
     show_table(
         latest[
@@ -322,10 +328,9 @@ def quality() -> None:
 
 def health() -> None:
     st.title("Pipeline health")
-    t = require(("silver", "ingest_runs"), ("silver", "_ingest_ledger"))
-    if t is None:
+    if not require(("silver", "ingest_runs"), ("silver", "_ingest_ledger")):
         return
-    runs = data.runs_summary(t["ingest_runs"])
+    runs = data.runs_summary(table("silver", "ingest_runs"))
     chart(px.bar(runs, x="started_at", y="seconds", color="validation", title="bronze_to_silver runs: duration and verdict",
                  labels={"started_at": "Started at", "seconds": "Seconds", "validation": ""}, hover_data=["run_id", "rows_read", "rows_written"]), "health-runs")  # fmt: skip
     st.subheader("bronze_to_silver runs")
@@ -336,7 +341,7 @@ def health() -> None:
         show_table(
             builds.drop(columns=["silver_versions"]).sort_values("built_at", ascending=False), "gold_builds"
         )
-    ledger = t["_ingest_ledger"]
+    ledger = table("silver", "_ingest_ledger")
     rejected = ledger[ledger["status"] == "rejected"]
     st.subheader(f"Rejected files ({len(rejected)})")
     show_table(rejected[["path", "source", "reason", "run_id", "ingested_at"]], "rejected_files")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from lakehouse.core import storage
 from lakehouse.tables import GOLD, SILVER, UNKNOWN_SK
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 
 @dataclass(frozen=True)
@@ -27,32 +31,38 @@ class Lake:
             return SILVER[name].uri(self.root)
         return storage.join(self.root, layer, name)
 
+    def _open(self, layer: str, name: str) -> DeltaTable | None:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(storage.spark_path(self.uri(layer, name)))
+        except (TableNotFoundError, FileNotFoundError, OSError):
+            return None
+
     def version(self, layer: str, name: str) -> int | None:
         """The table's current version, or None when it does not exist (yet)."""
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
-        try:
-            return int(DeltaTable(storage.spark_path(self.uri(layer, name))).version())
-        except (TableNotFoundError, FileNotFoundError, OSError):
-            return None
+        table = self._open(layer, name)
+        return None if table is None else int(table.version())
 
     def read(self, layer: str, name: str, columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
-        try:
-            table = DeltaTable(storage.spark_path(self.uri(layer, name)))
-        except (TableNotFoundError, FileNotFoundError, OSError):
-            return None
         import pyarrow as pa
 
+        table = self._open(layer, name)
+        if table is None:
+            return None
         t = table.to_pyarrow_table(columns=list(columns) if columns else None)
         # Money is DECIMAL in the lake: as doubles here, to sum and chart (cents survive a double).
         money = pa.schema(
             [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in t.schema]
         )
         return t.cast(money).to_pandas()
+
+
+def latest_per_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each table's latest validation (dq_results or dq_scorecard rows)."""
+    last = df.groupby(["layer", "table_name"])["validated_at"].transform("max")
+    return df[df["validated_at"] == last]
 
 
 def to_date(key: pd.Series) -> pd.Series:

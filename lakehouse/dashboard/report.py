@@ -58,7 +58,7 @@ def headline_table(h: data.Headline) -> pd.DataFrame:
 
 def latest_scorecard(cards: pd.DataFrame) -> pd.DataFrame:
     """Each table's latest validation: rows, score, failed expectations, published."""
-    last = cards.sort_values("validated_at").groupby(["layer", "table_name"]).tail(1)
+    last = data.latest_per_table(cards)
     out = last[
         [
             "layer",
