@@ -75,6 +75,11 @@ def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
     return read_table(spark, SILVER[name].uri(root))
 
 
+def _silver_if_exists(spark: SparkSession, root: str, name: str) -> DataFrame | None:
+    """A silver table, or None before any of its source has arrived."""
+    return _silver(spark, root, name) if table_exists(SILVER[name].uri(root)) else None
+
+
 FACTS_BY_KEY = ("fact_order_items", "fact_orders", "fact_shipments", "fact_sessions")  # refreshed by key
 
 
@@ -85,9 +90,6 @@ def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
         F.min("order_date"), F.max(F.greatest("order_date", F.coalesce("ship_date", "order_date")))
     ).first()
 
-    def optional(name: str) -> DataFrame | None:
-        return _silver(spark, root, name) if table_exists(SILVER[name].uri(root)) else None
-
     return {
         "dim_date": gold.dim_date(spark, first or dt.date.today(), last or dt.date.today()),
         "dim_customer": gold.dim_customer(_silver(spark, root, "customers_history")),
@@ -97,7 +99,9 @@ def build_dimensions(spark: SparkSession, root: str) -> dict[str, DataFrame]:
         "dim_carrier": gold.small_dimension(spark, "carrier", CARRIERS),
         "dim_traffic_source": gold.small_dimension(spark, "traffic_source", TRAFFIC_SOURCES),
         "dim_warehouse": gold.dim_warehouse(
-            _silver(spark, root, "order_items"), optional("shipments"), optional("inventory_snapshots")
+            _silver(spark, root, "order_items"),
+            _silver_if_exists(spark, root, "shipments"),
+            _silver_if_exists(spark, root, "inventory_snapshots"),
         ),
     }
 
@@ -141,11 +145,8 @@ def build_facts(
         dims["dim_payment_method"],
         dims["dim_warehouse"],
     )
-    shipments = (
-        only(_silver(spark, root, "shipments"), "order_id", order_ids)
-        if table_exists(SILVER["shipments"].uri(root))
-        else None
-    )
+    shipments = _silver_if_exists(spark, root, "shipments")
+    shipments = only(shipments, "order_id", order_ids) if shipments is not None else None
     out = {
         "fact_order_items": lines,
         "fact_orders": gold.fact_orders(
