@@ -141,7 +141,8 @@ class GoldConfig:
 class QualityConfig:
     expectations: str = "expectations"  # the suites' directory; relative to the project directory
     freshness_days: int = 3  # how far behind the run's data the newest date of a table may be
-    data_docs: bool = True  # build the Great Expectations Data Docs site under <root>/dq/data_docs
+    data_docs: bool = True  # add each run's Data Docs pages to the lake's site, <root>/dq/data_docs/
+    data_docs_runs: int = 60  # runs whose pages the site keeps (older runs' pages are removed)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Data-quality gates: the Great Expectations suites under expectations/ run against what a job is about
 to publish. A failed critical expectation keeps that table's new data away from readers; a failed
 warning is recorded and does not block. Every result goes to gold/dq_results, a scorecard per table and
-run to gold/dq_scorecard, and the Great Expectations Data Docs site to <root>/dq/data_docs/<job>/.
+run to gold/dq_scorecard, and the run's Data Docs pages to the lake's site, <root>/dq/data_docs/ (docs.py).
 
 A suite is a YAML file in Great Expectations' own suite shape (`type`, `kwargs`, `meta`), one per table:
 expectations/<layer>/<table>.yaml. `meta.severity` is critical or warning; `meta.dimension` (which
@@ -269,6 +269,16 @@ class Verdict:
     def passed(self) -> bool:
         return not self.critical_failures
 
+    @property
+    def status(self) -> str:
+        """passed, warnings (published with failed warnings), blocked (not published), or failed
+        (critical failures found in tables already published, by `lakehouse validate`)."""
+        if not self.published:
+            return "blocked"
+        if self.critical_failures:
+            return "failed"
+        return "warnings" if self.warnings else "passed"
+
     def scores(self) -> dict[str, float | None]:
         by_dim: dict[str, list[float]] = {}
         for o in self.outcomes:
@@ -300,6 +310,7 @@ class Gate:
     job: str
     suites_loaded: dict[str, Suite] | Future[dict[str, Suite]]
     data_docs: bool = True
+    data_docs_runs: int = 60
     verdicts: list[Verdict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -310,7 +321,7 @@ class Gate:
         loading = ThreadPoolExecutor(1, thread_name_prefix="load-suites")
         suites = loading.submit(load_suites, cfg.quality.expectations)
         loading.shutdown(wait=False)
-        return cls(spark, cfg.root, run_id, job, suites, cfg.quality.data_docs)
+        return cls(spark, cfg.root, run_id, job, suites, cfg.quality.data_docs, cfg.quality.data_docs_runs)
 
     @property
     def suites(self) -> dict[str, Suite]:
@@ -342,6 +353,10 @@ class Gate:
         self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # our own log says what runs
         self._source = self._ctx.data_sources.add_spark("lakehouse")
         return self._ctx
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.job} {self.run_id}"
 
     def has_suite(self, layer: str, table: str) -> bool:
         return f"{layer}.{table}" in self.suites
@@ -433,7 +448,7 @@ class Gate:
                 batch_parameters={"dataframe": df},
                 expectation_parameters=parameters,
                 result_format=result_format,
-                run_id=RunIdentifier(run_name=f"{self.job} {self.run_id}"),  # named so in the Data Docs
+                run_id=RunIdentifier(run_name=self.run_name),  # named so in the Data Docs
             )
 
     def _samples(
@@ -498,8 +513,10 @@ class Gate:
         return self._write_docs() if self.data_docs else None
 
     def _write_docs(self) -> str:
-        """Render the Data Docs site locally, then copy it under the storage root (any URI)."""
+        """Render this run's Data Docs pages locally, then add them to the lake's site (any URI)."""
         import shutil
+
+        from lakehouse.quality import docs
 
         local = Path(tempfile.mkdtemp(prefix="lakehouse-docs-"))
         try:
@@ -518,13 +535,11 @@ class Gate:
                     },
                 )
                 self._ctx.build_data_docs(site_names=[site])
-            target = storage.join(self.root, "dq", "data_docs", self.job)
-            storage.delete_tree(target)
-            for f in sorted(p for p in local.rglob("*") if p.is_file()):
-                storage.write_bytes(storage.join(target, *f.relative_to(local).parts), f.read_bytes())
+            return docs.publish(
+                self.root, local, self.job, self.run_id, self.run_name, self.verdicts, self.data_docs_runs
+            )
         finally:
             shutil.rmtree(local, ignore_errors=True)
-        return storage.join(target, "index.html")
 
 
 def _error_of(info: Any) -> str | None:
