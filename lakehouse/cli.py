@@ -7,7 +7,6 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import yaml
 from rich.console import Console
@@ -409,9 +408,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     import os
 
     cfg = _load(args)
-    app = Path(__file__).resolve().parent / "dashboard" / "app.py"
     console.print(f"Dashboard for {cfg.root} on http://{args.address}:{args.port} (Ctrl-C stops it)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+    cmd = [sys.executable, "-m", "lakehouse.dashboard.serve", "--server.port", str(args.port),
            "--server.address", args.address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer",
            "--", "--root", cfg.root]  # fmt: skip

@@ -21,10 +21,25 @@ def daily_revenue_and_orders(daily: pd.DataFrame, calendar: pd.DataFrame | None 
         peaks = calendar[
             calendar["holiday_name"].notna() & days.between(daily["date"].min(), daily["date"].max())
         ]
-        for _, d in peaks.iterrows():
-            fig.add_vline(x=pd.Timestamp(d["date"]).timestamp() * 1000, line_dash="dot", line_color="#d62728",
-                          annotation_text=d["holiday_name"], annotation_position="top left")  # fmt: skip
+        span = max((daily["date"].max() - daily["date"].min()).days, 1)
+        for (day, name), level in zip(peaks[["date", "holiday_name"]].itertuples(index=False, name=None),
+                                      label_levels(pd.to_datetime(peaks["date"]), span), strict=True):  # fmt: skip
+            fig.add_vline(x=pd.Timestamp(day), line_dash="dot", line_color="#d62728")
+            fig.add_annotation(x=pd.Timestamp(day), y=1 - 0.08 * level, yref="paper", text=name, showarrow=False,
+                               xanchor="left", font={"size": 11, "color": "#b42318"}, bgcolor="rgba(255,255,255,0.7)")  # fmt: skip
     return fig
+
+
+def label_levels(days: pd.Series, span_days: int, levels: int = 4) -> list[int]:
+    """A row for each marked day's label (in the order given), so that labels of days close together
+    (closer than a tenth of the chart's span: Black Friday and Cyber Monday, Christmas Eve and Day) do
+    not overlap."""
+    near = max(span_days / 10, 1.5)
+    level, last, row = 0, None, {}
+    for i, day in days.sort_values().items():
+        level = (level + 1) % levels if last is not None and (day - last).days < near else 0
+        row[i], last = level, day
+    return [row[i] for i in days.index]
 
 
 def scores_over_runs(cards: pd.DataFrame) -> go.Figure:

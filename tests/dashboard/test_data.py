@@ -127,3 +127,19 @@ def test_quarantine_runs_unknown_shares_and_freshness() -> None:
         {"gold.fact_orders": dt.date(2026, 1, 9), "gold.fact_sessions": None}, dt.date(2026, 1, 10)
     )
     assert fresh["days_behind"].iloc[0] == 1 and pd.isna(fresh["days_behind"].iloc[1])
+
+
+def test_labels_of_days_close_together_are_on_different_rows() -> None:
+    from lakehouse.dashboard.figures import daily_revenue_and_orders, label_levels
+
+    days = pd.to_datetime(pd.Series(["2025-12-25", "2025-11-28", "2025-12-01", "2025-12-24", "2025-11-27"]))
+    # Thanksgiving, Black Friday and Cyber Monday (3 days on) in three rows; Christmas Eve and Day in two.
+    levels = label_levels(days, 40)
+    assert levels == [1, 1, 2, 0, 0]
+    calendar = pd.DataFrame({"date": days.dt.date, "holiday_name": ["Christmas", "Black Friday", "Cyber Monday",
+                                                                     "Christmas Eve", "Thanksgiving"]})  # fmt: skip
+    daily = pd.DataFrame({"date": pd.date_range("2025-11-20", "2025-12-30"), "revenue": 1.0, "orders": 1})
+    fig = daily_revenue_and_orders(daily, calendar)
+    placed = {(a.x, a.y) for a in fig.layout.annotations}
+    assert len(placed) == 5, "each label at its own place"
+    assert len(fig.layout.shapes) == 5
