@@ -31,10 +31,12 @@ def small_settings(**changes: object) -> GeneratorConfig:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The JVM Spark tests share lakes built by minutes of spark-submit: in one test process
-    (`--dist loadgroup`), and first, so that their JVMs' waits overlap the other processes' work."""
+    (`--dist loadgroup`) unless they name their own group, and first, so that their JVMs' waits
+    overlap the other processes' work."""
     jvm = [i for i in items if i.get_closest_marker("jvm") or i.get_closest_marker("jvm_slow")]
     for item in jvm:
-        item.add_marker(pytest.mark.xdist_group("jvm"))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("jvm"))
     items[:] = jvm + [
         i for i in items if not (i.get_closest_marker("jvm") or i.get_closest_marker("jvm_slow"))
     ]

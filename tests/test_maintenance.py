@@ -21,6 +21,9 @@ from lakehouse.silver.ingest import bronze_to_silver
 from lakehouse.tables import lake_tables
 from tests.conftest import small_settings
 
+# In one test process under `--dist loadgroup`: the module's lake is built once.
+pytestmark = pytest.mark.xdist_group("test_maintenance")
+
 
 def _content(uri: str) -> pd.DataFrame:
     df = DeltaTable(uri).to_pandas()

@@ -21,6 +21,9 @@ from lakehouse.dashboard.app import PAGES
 from tests.bronze.audit import Bronze
 from tests.dashboard.browser import CHART_POINTS, browser_or_skip
 
+# In one test process under `--dist loadgroup`: one dashboard server and one copy of the shared lake.
+pytestmark = pytest.mark.xdist_group("test_app")
+
 BIN = Path(sys.executable).parent
 
 

@@ -184,14 +184,23 @@ def _assert_same(compared: dict[str, dict[str, str]]) -> None:
     )
 
 
+# The shells and maintenance work on the embedded engine's lake (JVM Spark reading and maintaining what
+# Sail wrote), in a test process of their own beside the classic lake's (conftest.py).
+TOOLS = pytest.mark.xdist_group("jvm-tools")
+
+
 @pytest.mark.jvm
-def test_shells_see_every_table_and_leave_the_working_directory_clean(classic: Lake, tmp_path: Path) -> None:
-    """A plain pyspark shell with the README's settings, and `lakehouse shell --engine classic`."""
+@TOOLS
+def test_shells_see_every_table_and_leave_the_working_directory_clean(
+    reference: Reference, tmp_path: Path
+) -> None:
+    """A plain pyspark shell with the README's settings, and `lakehouse shell --engine classic`, on the
+    embedded engine's lake."""
     from lakehouse.core.jars import delta_maven_coordinates
 
     script = (
         "from lakehouse.catalog import register_tables\n"
-        f"found = register_tables(spark, {str(classic.root)!r})\n"
+        f"found = register_tables(spark, {str(reference.first)!r})\n"
         "print('TABLES', len(found['silver']), len(found['gold']))\n"
         "print('ROWS', spark.sql('SELECT count(*) AS n FROM gold.fact_orders').first()['n'])\n"
     )
@@ -211,25 +220,28 @@ def test_shells_see_every_table_and_leave_the_working_directory_clean(classic: L
     )
     assert "TABLES" in shell.stdout, shell.stdout[-2000:] + shell.stderr[-3000:]
     rows = int(shell.stdout.split("ROWS", 1)[1].split()[0])
-    assert rows == len(DeltaTable(str(classic.root / "gold" / "fact_orders")).to_pandas()) > 0
+    assert rows == len(DeltaTable(str(reference.first / "gold" / "fact_orders")).to_pandas()) > 0
     lakehouse_shell = subprocess.run(
-        [str(VENV_BIN / "lakehouse"), "shell", "--engine", "classic", "--root", str(classic.root)],
+        [str(VENV_BIN / "lakehouse"), "shell", "--engine", "classic", "--root", str(reference.first)],
         input="print('ROWS', spark.sql('SELECT count(*) AS n FROM silver.orders').first()['n'])\n",
         cwd=cwd, env=user_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert "ROWS" in lakehouse_shell.stdout, lakehouse_shell.stdout[-2000:] + lakehouse_shell.stderr[-3000:]
     assert int(lakehouse_shell.stdout.split("ROWS", 1)[1].split()[0]) == len(
-        DeltaTable(str(classic.root / "silver" / "orders")).to_pandas()
+        DeltaTable(str(reference.first / "silver" / "orders")).to_pandas()
     )
     assert sorted(p.name for p in cwd.iterdir()) == []  # no metastore_db, derby.log or spark-warehouse
 
 
 @pytest.mark.jvm
-def test_maintain_on_jvm_spark_compacts_and_vacuums_with_spark_sql(classic: Lake, tmp_path: Path) -> None:
+@TOOLS
+def test_maintain_on_jvm_spark_compacts_and_vacuums_with_spark_sql(
+    reference: Reference, tmp_path: Path
+) -> None:
     import shutil
 
     lake = tmp_path / "lake"
-    shutil.copytree(classic.root, lake)
+    shutil.copytree(reference.first, lake)
     # A few tables (OPTIMIZE and VACUUM cost seconds a table on the JVM): the expectation results, which
     # every validated table appends to, and a partitioned one.
     tables = ["gold.dq_results", "gold.dq_scorecard", "silver.clickstream_events"]
@@ -250,10 +262,11 @@ def test_maintain_on_jvm_spark_compacts_and_vacuums_with_spark_sql(classic: Lake
         for p in (root / t.replace(".", "/")).rglob("*.parquet")
         if "_delta_log" not in p.parts
     )
-    assert files(lake) < files(classic.root)
+    assert files(lake) < files(reference.first)
 
 
 @pytest.mark.jvm
+@TOOLS
 def test_engine_check_under_spark_submit_without_delta_says_so_in_one_line(tmp_path: Path) -> None:
     out = run(
         "spark-submit jobs/engine_check.py --engine classic (no Delta jars)",

@@ -14,6 +14,9 @@ from generators.runner import generate
 from lakehouse.cli import main
 from lakehouse.core.config import load_config
 
+# In one test process under `--dist loadgroup`: the module's world (a year of history) is generated once.
+pytestmark = pytest.mark.xdist_group("test_profile")
+
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float | None]]:
