@@ -1,12 +1,20 @@
-"""Headless Chromium for the dashboard and report tests: Debian's, driven by Playwright."""
+"""Headless Chromium for the dashboard and report tests (Debian's, driven by Playwright), and the
+dashboard's server as `lakehouse dashboard` starts it (also used by bench/dashboard.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+BIN = Path(sys.executable).parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -25,3 +33,49 @@ CHART_POINTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd
     points: (gd.calcdata || []).reduce((n, trace) => n + trace.length, 0),
     drawn: gd.querySelectorAll('.trace path, .trace .point, .bars path, .heatmaplayer image, .funnellayer path').length,
 }))"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Dashboard:
+    def __init__(self, root: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [str(BIN / "lakehouse"), "dashboard", "--root", str(root), "--port", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise AssertionError(f"the dashboard did not start: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+def settle(page: object, charts: bool = True) -> None:
+    """Wait until the script run is over: the page's charts drawn and no 'Running' indicator."""
+    page.wait_for_selector("h1", timeout=60_000)  # type: ignore[attr-defined]
+    if charts:
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000, polling=200
+    )
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,47 +15,11 @@ from deltalake import DeltaTable
 
 from lakehouse.dashboard.app import PAGES
 from tests.bronze.audit import Bronze
-from tests.dashboard.browser import CHART_POINTS, browser_or_skip
+from tests.dashboard.browser import CHART_POINTS, Dashboard, browser_or_skip, settle
 
-# In one test process under `--dist loadgroup`: one dashboard server and one copy of the shared lake.
-pytestmark = pytest.mark.xdist_group("test_app")
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Dashboard:
-    def __init__(self, root: Path, log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            [str(BIN / "lakehouse"), "dashboard", "--root", str(root), "--port", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise AssertionError(f"the dashboard did not start: {log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+# In the process of the other tests of the published lake (conftest.py): one dashboard server, and the
+# lake built once.
+pytestmark = pytest.mark.xdist_group("published")
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +28,6 @@ def dashboard(published: Bronze, tmp_path_factory: pytest.TempPathFactory) -> It
     d = Dashboard(published.root, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
     yield d
     d.stop()
-
-
-def _settle(page: object, charts: bool = True) -> None:
-    """Wait until the script run is over: the page's charts drawn and no 'Running' indicator."""
-    page.wait_for_selector("h1", timeout=60_000)  # type: ignore[attr-defined]
-    if charts:
-        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000, polling=200
-    )
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
 
 
 def _metrics(page: object) -> dict[str, str]:
@@ -100,7 +49,7 @@ def test_every_page_renders_its_charts_with_data(
     for _, title, path in PAGES:
         started = time.perf_counter()
         page.goto(f"{dashboard.url}/{path}")
-        _settle(page)
+        settle(page)
         timings[title] = time.perf_counter() - started
         assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception is shown"
         assert page.locator("h1").first.inner_text().strip() == (
@@ -128,7 +77,7 @@ def test_overview_shows_gold_figures_and_filters_change_them(
 ) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page.goto(f"{dashboard.url}/")
-    _settle(page)
+    settle(page)
     shown = _metrics(page)
     # The default period is the last 7 days with orders; gold's daily KPI over the same days.
     daily = DeltaTable(str(published.root / "gold" / "kpi_daily_sales")).to_pandas()
@@ -149,7 +98,7 @@ def test_overview_shows_gold_figures_and_filters_change_them(
     page.keyboard.type("Germany")
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
-    _settle(page)
+    settle(page)
     filtered = _metrics(page)
     assert 0 < _money(filtered["Revenue"]) < _money(shown["Revenue"])
     assert int(filtered["Orders"].replace(",", "")) < int(shown["Orders"].replace(",", ""))
@@ -162,7 +111,7 @@ def test_an_empty_lake_says_what_to_run(browser: object, tmp_path: Path) -> None
         page = browser.new_page()  # type: ignore[attr-defined]
         for _, title, path in PAGES:
             page.goto(f"{d.url}/{path}")
-            _settle(page, charts=False)
+            settle(page, charts=False)
             page.wait_for_selector('[data-testid="stAlert"]', timeout=60_000)
             text = page.inner_text("body")
             assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: {text[:500]}"
