@@ -30,23 +30,23 @@ def small_settings(**changes: object) -> GeneratorConfig:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup`, tests that share a lake built by minutes of work run in one test
-    process and come first: the JVM Spark tests (unless they name their own group), so that their JVMs'
-    waits overlap the other processes' work, then the tests of the published lake (`published`), which
-    every other process would otherwise build again."""
+    """Under `--dist loadgroup`, tests that share what minutes of work built run in one test process
+    (`xdist_group`), and groups come first, as the longest units of work, so that the single tests fill
+    in around them: the JVM Spark tests (group `jvm` unless they name their own) before every other
+    group, so that their JVMs' waits overlap the other processes' work."""
 
     def group(item: pytest.Item) -> str | None:
         if (mark := item.get_closest_marker("xdist_group")) is not None:
             return str(mark.args[0])
         if item.get_closest_marker("jvm") or item.get_closest_marker("jvm_slow"):
             return "jvm"
-        return "published" if "published" in getattr(item, "fixturenames", ()) else None
+        return None
 
-    order = {"jvm": 0, "jvm-tools": 0, "published": 1}
     for item in items:
         if (name := group(item)) is not None and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(name))
-    items.sort(key=lambda item: order.get(group(item) or "", 2))  # stable: collection order within
+    # Stable: collection order within each rank.
+    items.sort(key=lambda item: 0 if (g := group(item) or "").startswith("jvm") else 1 if g else 2)
 
 
 @pytest.fixture(scope="session")

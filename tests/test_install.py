@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+# A group of its own: a group is scheduled early (conftest.py), and this is the longest single test.
+pytestmark = pytest.mark.xdist_group("test_install")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

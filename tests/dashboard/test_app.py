@@ -17,9 +17,8 @@ from lakehouse.dashboard.app import PAGES
 from tests.bronze.audit import Bronze
 from tests.dashboard.browser import CHART_POINTS, Dashboard, browser_or_skip, settle
 
-# In the process of the other tests of the published lake (conftest.py): one dashboard server, and the
-# lake built once.
-pytestmark = pytest.mark.xdist_group("published")
+# In one test process under `--dist loadgroup`: one dashboard server.
+pytestmark = pytest.mark.xdist_group("test_app")
 
 
 @pytest.fixture(scope="module")
