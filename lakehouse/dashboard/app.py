@@ -88,7 +88,7 @@ def counted_orders() -> pd.DataFrame:
 
 
 def show_table(df: pd.DataFrame, name: str, **kw: object) -> None:
-    st.dataframe(df, hide_index=True, use_container_width=True, **kw)
+    st.dataframe(df, hide_index=True, width="stretch", **kw)
     st.download_button(
         f"Download {name}.csv", df.to_csv(index=False).encode(), f"{name}.csv", "text/csv", key=f"csv-{name}"
     )
@@ -96,7 +96,7 @@ def show_table(df: pd.DataFrame, name: str, **kw: object) -> None:
 
 def chart(fig: go.Figure, key: str) -> None:
     fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
-    st.plotly_chart(fig, use_container_width=True, key=key)
+    st.plotly_chart(fig, width="stretch", key=key)
 
 
 def pick(label: str, values: pd.Series, key: str) -> list[str]:
