@@ -104,6 +104,11 @@ class TableRecord:
     examples: str | None  # the page of the failed expectations with unexpected values
 
 
+def run_name(job: str, run_id: str) -> str:
+    """How a run is named to Great Expectations, and so in its pages' paths."""
+    return f"{job} {run_id}"
+
+
 def _pages(local: Path, run_name: str) -> dict[str, str]:
     """Suite name -> its validation page in a rendered site (the last, if validated more than once)."""
     found: dict[str, str] = {}
@@ -115,19 +120,23 @@ def _pages(local: Path, run_name: str) -> dict[str, str]:
 
 
 def _records(verdicts: list[Verdict], pages: dict[str, str]) -> list[TableRecord]:
-    out = []
-    for v in verdicts:
-        record = TableRecord(
-            v.suite, v.rows, len(v.outcomes), len(v.critical_failures), len(v.warnings),
-            v.scores()["overall"], v.status, pages.get(v.suite), pages.get(f"{v.suite}.failed"),
-        )  # fmt: skip
-        out.append(record)
-    return out
+    return [
+        TableRecord(
+            v.suite,
+            v.rows,
+            len(v.outcomes),
+            len(v.critical_failures),
+            len(v.warnings),
+            v.scores()["overall"],
+            v.status,
+            pages.get(v.suite),
+            pages.get(f"{v.suite}.failed"),
+        )
+        for v in verdicts
+    ]
 
 
-def publish(
-    root: str, local: Path, job: str, run_id: str, run_name: str, verdicts: list[Verdict], keep: int
-) -> str:
+def publish(root: str, local: Path, job: str, run_id: str, verdicts: list[Verdict], keep: int) -> str:
     """Put one run's rendered pages (in `local`) into the lake's site, record the run, drop runs beyond
     the last `keep`, and rewrite the index. Returns the index's URI."""
     site = site_uri(root)
@@ -143,7 +152,7 @@ def publish(
         "run_id": run_id,
         "job": job,
         "validated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "tables": [r.__dict__ for r in _records(verdicts, _pages(local, run_name))],
+        "tables": [r.__dict__ for r in _records(verdicts, _pages(local, run_name(job, run_id)))],
     }
     storage.write_bytes(
         storage.join(site, "runs", f"{run_id}.{job}.json"), json.dumps(record, indent=1).encode()

@@ -35,6 +35,7 @@ from lakehouse.core import storage
 from lakehouse.core.config import yaml_problem
 from lakehouse.core.delta import is_empty
 from lakehouse.core.log import one_line
+from lakehouse.quality import docs
 from lakehouse.tables import DQ_RESULTS, DQ_SCORECARD, FUNNEL, GOLD, LEDGER, REGISTRIES, SILVER, silver_uri
 
 if TYPE_CHECKING:
@@ -354,10 +355,6 @@ class Gate:
         self._source = self._ctx.data_sources.add_spark("lakehouse")
         return self._ctx
 
-    @property
-    def run_name(self) -> str:
-        return f"{self.job} {self.run_id}"
-
     def has_suite(self, layer: str, table: str) -> bool:
         return f"{layer}.{table}" in self.suites
 
@@ -448,7 +445,8 @@ class Gate:
                 batch_parameters={"dataframe": df},
                 expectation_parameters=parameters,
                 result_format=result_format,
-                run_id=RunIdentifier(run_name=self.run_name),  # named so in the Data Docs
+                # Named so in the Data Docs' paths, where docs.publish finds the run's pages.
+                run_id=RunIdentifier(run_name=docs.run_name(self.job, self.run_id)),
             )
 
     def _samples(
@@ -516,8 +514,6 @@ class Gate:
         """Render this run's Data Docs pages locally, then add them to the lake's site (any URI)."""
         import shutil
 
-        from lakehouse.quality import docs
-
         local = Path(tempfile.mkdtemp(prefix="lakehouse-docs-"))
         try:
             with warnings.catch_warnings():
@@ -535,9 +531,7 @@ class Gate:
                     },
                 )
                 self._ctx.build_data_docs(site_names=[site])
-            return docs.publish(
-                self.root, local, self.job, self.run_id, self.run_name, self.verdicts, self.data_docs_runs
-            )
+            return docs.publish(self.root, local, self.job, self.run_id, self.verdicts, self.data_docs_runs)
         finally:
             shutil.rmtree(local, ignore_errors=True)
 

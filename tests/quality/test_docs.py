@@ -89,17 +89,17 @@ def test_the_site_keeps_every_run_says_warnings_and_drops_runs_beyond_the_kept(t
     root = str(tmp_path / "lake")
     site = Path(docs.site_uri(root))
     first = _rendered(
-        tmp_path, "bronze_to_silver r1", ["silver.orders", "silver.customers", "silver.orders.failed"]
+        tmp_path,
+        docs.run_name("bronze_to_silver", "r1"),
+        ["silver.orders", "silver.customers", "silver.orders.failed"],
     )
     verdicts = [
         _verdict("silver.orders", warnings=1),
         _verdict("silver.customers", critical=1, published=False),
     ]
-    docs.publish(root, first, "bronze_to_silver", "r1", "bronze_to_silver r1", verdicts, keep=2)
-    second = _rendered(tmp_path, "silver_to_gold r2", ["gold.fact_orders"])
-    docs.publish(
-        root, second, "silver_to_gold", "r2", "silver_to_gold r2", [_verdict("gold.fact_orders")], keep=2
-    )
+    docs.publish(root, first, "bronze_to_silver", "r1", verdicts, keep=2)
+    second = _rendered(tmp_path, docs.run_name("silver_to_gold", "r2"), ["gold.fact_orders"])
+    docs.publish(root, second, "silver_to_gold", "r2", [_verdict("gold.fact_orders")], keep=2)
 
     index = (site / "index.html").read_text()
     assert index.index("silver_to_gold r2") < index.index("bronze_to_silver r1"), "newest first"
@@ -121,10 +121,8 @@ def test_the_site_keeps_every_run_says_warnings_and_drops_runs_beyond_the_kept(t
     record = json.loads((site / "runs" / "r1.bronze_to_silver.json").read_text())
     assert record["tables"][0]["examples"].startswith("validations/silver/orders/failed/")
 
-    third = _rendered(tmp_path, "silver_to_gold r3", ["gold.fact_orders"])
-    docs.publish(
-        root, third, "silver_to_gold", "r3", "silver_to_gold r3", [_verdict("gold.fact_orders")], keep=2
-    )
+    third = _rendered(tmp_path, docs.run_name("silver_to_gold", "r3"), ["gold.fact_orders"])
+    docs.publish(root, third, "silver_to_gold", "r3", [_verdict("gold.fact_orders")], keep=2)
     index = (site / "index.html").read_text()
     assert (
         "silver_to_gold r3" in index and "silver_to_gold r2" in index and "bronze_to_silver r1" not in index
