@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from generators.clickstream import encode_json_lines, event_ids, simulate_sessions
+from generators.clickstream import bot_sessions, encode_json_lines, event_ids, merge_events, simulate_sessions
 from generators.dirty import VALUE_KINDS, Defect, mutate_event_line
+from generators.incidents import Incident
 from generators.world import rng_for, to_date
 from lakehouse.bronze.contract import clickstream_file
 from lakehouse.core import storage
@@ -49,27 +50,44 @@ def build_click_day(
     new_orders: pd.DataFrame,
     items: pd.DataFrame,
     rates: dict[str, float],
+    incidents: tuple[Incident, ...] = (),
+    failed_checkouts: np.ndarray | None = None,
 ) -> ClickDay:
     """Simulate, encode and spoil the day's events, and write each hour's own events, part by part so
     memory stays bounded by a part, not by the day: each part is one share of the day's orders with the
-    browsing sessions that go with it."""
+    browsing sessions that go with it. `incidents` touching the day add bots or lose events."""
     n_parts = max(1, -(-len(new_orders) // ORDERS_PER_PART))
     result = ClickDay(day, [0] * 24, [], {}, [[] for _ in range(24)], [], [])
     for part, orders in enumerate(np.array_split(np.arange(len(new_orders)), n_parts)):
+        failed = failed_checkouts if part == 0 else None
         _build_part(
-            bronze, seed, day, part, customers, products, new_orders.iloc[orders], items, rates, result
-        )
+            bronze, seed, day, part, customers, products, new_orders.iloc[orders], items, rates, result,
+            incidents, failed,
+        )  # fmt: skip
     return result
 
 
 def _build_part(
     bronze: str, seed: int, day: int, part: int, customers: pd.DataFrame, products: pd.DataFrame,
     new_orders: pd.DataFrame, items: pd.DataFrame, rates: dict[str, float], result: ClickDay,
+    incidents: tuple[Incident, ...] = (), failed_checkouts: np.ndarray | None = None,
 ) -> None:  # fmt: skip
     suffix = f"-{part}" if part else ""
     events = simulate_sessions(
-        rng_for(seed, day, "clickstream" + suffix), day, customers, products, new_orders, items
+        rng_for(seed, day, "clickstream" + suffix),
+        day,
+        customers,
+        products,
+        new_orders,
+        items,
+        failed_checkouts,
     )
+    for inc in (i for i in incidents if i.kind == "bot_traffic"):
+        n_bots = round(len(events["session_uuids"]) * inc.magnitude)
+        bots = bot_sessions(
+            rng_for(seed, day, f"incident-{inc.id}{suffix}"), inc.start_ts, inc.end_ts, n_bots, products
+        )
+        events = merge_events(events, bots)
     lines = encode_json_lines(events)
     n = len(events["ts_ms"])
     label = to_date(day).isoformat()
@@ -78,12 +96,22 @@ def _build_part(
     target_day = (events["ts_ms"] // 86_400_000).astype(np.int64)
     carried = target_day > day
     target_day[~carried] = day
+    # A collector outage: its hours' events are lost (a share) or arrive in the hour it comes back.
+    outage = np.zeros(n, dtype=bool)
+    dropped = np.zeros(n, dtype=bool)
+    for inc in (i for i in incidents if i.kind == "collector_outage"):
+        hit = ~carried & (events["ts_ms"] >= inc.start_ts * 1000) & (events["ts_ms"] < inc.end_ts * 1000)
+        lose = hit & (rng_for(seed, day, f"incident-{inc.id}{suffix}").random(n) < inc.magnitude)
+        back = inc.end_ts // 3600
+        target_day[hit & ~lose], hour[hit & ~lose] = back // 24, back % 24
+        outage |= hit & ~lose
+        dropped |= lose
     replaced: dict[int, str] = {}
     defect_of: dict[int, Defect] = {}
     redelivered: list[tuple[int, int, int, Defect]] = []  # (target day, hour, row, defect)
     if rates:
         rng = rng_for(seed, day, "dirty-clickstream" + suffix)
-        candidates = np.flatnonzero(~carried)
+        candidates = np.flatnonzero(~carried & ~outage & ~dropped)
         n = len(candidates)
         order = candidates[rng.permutation(n)]
         cursor = 0
@@ -114,8 +142,9 @@ def _build_part(
 
     # Late events and redelivered copies: to a later hour's tail today, or held for a later day.
     n = len(events["ts_ms"])
-    is_late = carried.copy()
+    is_late = carried | outage
     is_late[[r for r, d in defect_of.items() if d.kind == "late_event"]] = True
+    skipped_rows = is_late | dropped
     tails, outgoing = result.tails, result.outgoing
     moved = [
         (int(target_day[r]), int(hour[r]), r, defect_of.get(r)) for r in np.flatnonzero(is_late).tolist()
@@ -135,7 +164,7 @@ def _build_part(
     # the encoded buffer, skipping the late rows and swapping in the replaced ones (no copy of the day).
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
     data = memoryview(lines.buffers()[2])
-    special = sorted(set(replaced) | set(np.flatnonzero(is_late).tolist()))
+    special = sorted(set(replaced) | set(np.flatnonzero(skipped_rows).tolist()))
     own_hour = np.where(carried, 24, events["hour"])  # carried events come last (lines are in time order)
     bounds = np.searchsorted(own_hour, np.arange(25))
     on_time_defects = sorted(r for r, d in defect_of.items() if d.kind != "late_event")
@@ -148,7 +177,7 @@ def _build_part(
         for r in special[bisect.bisect_left(special, first) : bisect.bisect_left(special, end)]:
             pieces.append(data[offsets[pos] : offsets[r]])
             pos = r + 1
-            if is_late[r]:
+            if skipped_rows[r]:
                 skipped += 1
                 continue
             pieces.append(replaced[r].encode())
@@ -162,7 +191,7 @@ def _build_part(
             result.parts.append({"source": "clickstream", "file": path, "rows": rows})
         else:
             result.main_rows[h] = rows
-        late_before = np.cumsum(is_late[first:end])
+        late_before = np.cumsum(skipped_rows[first:end])
         for r in on_time_defects[
             bisect.bisect_left(on_time_defects, first) : bisect.bisect_left(on_time_defects, end)
         ]:

@@ -97,11 +97,17 @@ def simulate_sessions(
     products: pd.DataFrame,
     new_orders: pd.DataFrame,
     items: pd.DataFrame,
+    failed_checkouts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """One day's events as columns sorted by event time."""
+    """One day's events as columns sorted by event time. `failed_checkouts` are the times of checkouts
+    whose payment failed (a payment outage): browsing sessions that fill a cart and end at checkout."""
     online = new_orders[new_orders["channel"].isin(["web", "mobile_app"])].reset_index(drop=True)
     n_buy = len(online)
-    n_browse = max(int(rng.poisson(max(n_buy, 1) / TARGET_PURCHASE_RATE)) - n_buy, 1)
+    failed = np.zeros(0) if failed_checkouts is None else failed_checkouts.astype(float)
+    n_fail = len(failed)
+    # Traffic does not fall with a payment outage: the failed checkouts count as would-be buyers.
+    n_browse = max(int(rng.poisson(max(n_buy + n_fail, 1) / TARGET_PURCHASE_RATE)) - n_buy, n_fail, 1)
+    fail_sess = np.arange(n_browse - n_fail, n_browse)
     n_sess = n_browse + n_buy
     launched = np.flatnonzero(products["launch_day"].to_numpy() <= day)
     pop = products["popularity"].to_numpy()[launched]
@@ -124,6 +130,7 @@ def simulate_sessions(
     )
 
     carts = rng.random(n_browse) < BROWSING_CARTS
+    carts[fail_sess] = True
     n_view_b = rng.poisson(1.9, n_browse) + carts  # a cart needs a viewed product
     counts = np.stack(
         [
@@ -132,7 +139,9 @@ def simulate_sessions(
             np.r_[n_view_b, rng.poisson(1.0, n_buy) + k_items],  # product views
             np.r_[np.where(carts, 1 + rng.poisson(0.3, n_browse), 0), k_items],  # add to cart
             np.r_[carts & (rng.random(n_browse) < 0.25), np.zeros(n_buy, bool)].astype(np.int64),  # remove
-            np.r_[carts & (rng.random(n_browse) < 0.35), np.ones(n_buy, bool)].astype(np.int64),  # checkout
+            np.r_[_forced(carts & (rng.random(n_browse) < 0.35), fail_sess), np.ones(n_buy, bool)].astype(
+                np.int64
+            ),  # checkout
             np.r_[np.zeros(n_browse, np.int64), np.ones(n_buy, np.int64)],  # purchase
         ]
     )
@@ -179,6 +188,7 @@ def simulate_sessions(
     start_ts = _times_in_day(rng, day, n_sess).astype(float)
     placed = online["placed_at"].to_numpy().astype(float)
     start_ts[n_browse:] = placed - duration[n_browse:]
+    start_ts[fail_sess] = failed - duration[fail_sess]
     day_start = float(day * DAY)
     # A buying session that would have started before midnight starts at a random time after it, its
     # steps closer together; browsing sessions may run past midnight (they belong to the day they started).
@@ -275,6 +285,61 @@ def simulate_sessions(
     events["session_uuids"] = session_uuid  # per session, not per event: indexed by events["session"]
     events["product_prices"] = products["price"].to_numpy()  # per product: indexed by product_id - 1
     return events
+
+
+def _forced(flags: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    flags[rows] = True
+    return flags
+
+
+def bot_sessions(
+    rng: np.random.Generator, start: int, end: int, n_sess: int, products: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Bot traffic between `start` and `end` (epoch seconds): anonymous desktop sessions that land
+    directly and crawl pages and products for a while, seconds apart, never filling a cart."""
+    length = rng.integers(8, 40, n_sess)
+    sess = np.repeat(np.arange(n_sess), length).astype(np.int32)
+    n = len(sess)
+    start_of_row, _ = _segments(sess)
+    pos = np.arange(n) - start_of_row
+    etype = np.where((pos > 0) & (rng.random(n) < 0.6), VIEW, PV).astype(np.int32)
+    t0 = start + rng.random(n_sess) * max(end - start - 600, 1)
+    gaps = rng.uniform(1.0, 6.0, n)
+    gaps[pos == 0] = 0.0
+    cum = np.cumsum(gaps)
+    ts_ms = np.floor((t0[sess] + cum - cum[start_of_row]) * 1000).astype(np.int64)
+    launched = np.flatnonzero(products["launch_day"].to_numpy() <= start // DAY)
+    product = np.where(etype == VIEW, launched[rng.integers(0, len(launched), n)] + 1, 0)
+    cat_code = pd.Categorical(products["category"], categories=CATEGORIES).codes.astype(np.int32)
+    page = np.where(
+        etype == VIEW, P_PRODUCT, rng.integers(0, len(vocab.PAGE_TITLES) + len(CATEGORY_PAGES), n)
+    )
+    country = _codes(rng, vocab.COUNTRY_WEIGHTS, COUNTRIES, n_sess)
+    return {
+        "ts_ms": ts_ms, "session": sess, "event_type": etype, "product_id": product.astype(np.int64),
+        "order_id": np.zeros(n, np.int64), "page": page.astype(np.int32),
+        "referrer": np.where(pos == 0, TRAFFIC_SOURCES.index("direct"), -1).astype(np.int32),
+        "quantity": np.ones(n, np.int64), "revenue": np.zeros(n), "items": np.zeros(n, np.int64),
+        "customer_id": np.zeros(n, np.int64), "traffic_source": np.full(n, TRAFFIC_SOURCES.index("direct"), np.int32),
+        "device": np.full(n, DEVICES.index("desktop"), np.int32), "country": country[sess],
+        "category": cat_code[np.maximum(product, 1) - 1], "event_uuid": _uuid4_bytes(rng, n),
+        "query": rng.integers(0, len(SEARCH_SLUGS), n).astype(np.int32), "results": rng.integers(0, 240, n),
+        "load_ms": np.round(rng.lognormal(5.0, 0.3, n)).astype(np.int64), "hour": (ts_ms // 3_600_000) % 24,
+        "session_uuids": _uuid4_bytes(rng, n_sess),
+    }  # fmt: skip
+
+
+def merge_events(events: dict[str, np.ndarray], more: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A day's event columns with more events of the same day added, in event time order (`more`
+    carries no product prices: both index the same catalog)."""
+    n_sess = len(events["session_uuids"])
+    per_event = [k for k in events if k not in ("session_uuids", "product_prices")]
+    merged = {k: np.concatenate([events[k], more[k] + (n_sess if k == "session" else 0)]) for k in per_event}
+    by_time = np.argsort(merged["ts_ms"], kind="stable")
+    out = {k: v[by_time] for k, v in merged.items()}
+    out["session_uuids"] = np.concatenate([events["session_uuids"], more["session_uuids"]])
+    out["product_prices"] = events["product_prices"]
+    return out
 
 
 def event_ids(events: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:

@@ -28,6 +28,7 @@ from generators.clicklog import ClickDay, build_click_day, write_click_day
 from generators.clickstream import COUNTRY_CODE
 from generators.dirty import Defect, inject_table
 from generators.history import HistoryExport, MonthExport
+from generators.incidents import RENAMED, Incident, plan
 from generators.pools import Pools, build_pools
 from generators.state import WorldState, load_state, prune_state, save_state
 from generators.world import DayOutput, day_number, initial_state, rng_for, simulate_day, to_date
@@ -52,6 +53,7 @@ class Summary:
     defects: dict[str, int] = field(default_factory=dict)
     days: list[str] = field(default_factory=list)
     history: list[str] = field(default_factory=list)  # months of the one-time export of the past
+    incidents: list[Incident] = field(default_factory=list)  # injected, by start
 
     def add(self, source: str, rows: int) -> None:
         self.files[source] = self.files.get(source, 0) + 1
@@ -103,16 +105,22 @@ def generate(
     start: dt.date | None = None,
     days: int | None = None,
     clean: bool | None = None,
+    incidents: bool | None = None,
     workers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Summary:
     """Write `days` days of bronze files under `root`/bronze, starting at `start` or where the world left off.
 
     `workers` processes build clickstream days in parallel (default: up to 2); the files are the same
-    bytes whatever the number."""
+    bytes whatever the number. `incidents` (default: generator.incidents.enabled) injects the planned
+    incidents (generators.incidents); never in a clean world."""
     bronze = bronze_uri(root)
     days = settings.days if days is None else days
     dirty_on = settings.dirty.enabled if clean is None else not clean
+    incidents_on = settings.incidents.enabled if incidents is None else incidents
+    if incidents_on and clean:
+        raise GeneratorError("incidents are never injected into a clean world: drop --clean or --incidents")
+    incidents_on = incidents_on and dirty_on
     state = load_state(bronze)
     if state is None:
         first = start or settings.start_date
@@ -127,9 +135,12 @@ def generate(
         state.meta["dirty"] = dirty_on
         state.meta["rates"] = dict(sorted(settings.dirty.rates.items())) if dirty_on else {}
         state.meta["new_column_from_day"] = settings.dirty.new_column_from_day if dirty_on else None
+        state.meta["incidents"] = _incident_settings(settings, dirty_on and incidents_on)
     else:
-        _check_continuation(state, settings, start, dirty_on, bronze)
+        _check_continuation(state, settings, start, dirty_on, bronze, incidents)
     pools = build_pools(int(state.meta["seed"]))
+    first_daily = day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    planned = _planned(state.meta, max(state.next_day, first_daily) + days)
     workers = default_workers() if workers is None else workers
     summary = Summary()
     held = state.late_lines
@@ -150,7 +161,14 @@ def generate(
             + [d.to_json_text() for d in late_defects]
         )
         label = to_date(p.day).isoformat()
-        head = {"day": label, "seed": int(state.meta["seed"]), "dirty": bool(state.meta.get("dirty"))}
+        head: dict[str, object] = {
+            "day": label,
+            "seed": int(state.meta["seed"]),
+            "dirty": bool(state.meta.get("dirty")),
+        }
+        if state.meta.get("incidents"):
+            head["incidents"] = [i.to_json() for i in planned if i.touches(p.day)]
+            summary.incidents += [i for i in planned if i.start.startswith(label)]
         storage.write_bytes(
             storage.join(bronze, "_manifest", f"manifest_{label}.json"), manifest_bytes(head, files, entries)
         )
@@ -174,7 +192,8 @@ def generate(
     try:
         for i in range(days):
             k = state.next_day
-            out = simulate_day(state, pools, state.meta.get("new_column_from_day"))
+            today = tuple(i for i in planned if i.touches(k))
+            out = simulate_day(state, pools, state.meta.get("new_column_from_day"), today)
             rates = state.meta["rates"] if state.meta.get("dirty") else {}
             args = (
                 bronze,
@@ -185,10 +204,12 @@ def generate(
                 out.new_orders,
                 out.order_items,
                 rates,
+                today,
+                out.failed_checkouts,
             )
             click = pool.submit(build_click_day, *args) if pool else _Done(build_click_day(*args))
             # The day's CSVs are written while a worker builds its clickstream (it needs only `out`).
-            defects, files = _write_business_files(bronze, state.meta, out)
+            defects, files = _write_business_files(bronze, state.meta, out, today)
             # Only checkpoint days keep a copy of the world (copying it every day costs more than the day).
             keep = i == days - 1 or i % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1
             checkpoint = (_snapshot(state) if pool else state) if keep else None
@@ -319,9 +340,33 @@ def _click_products(state: WorldState) -> pd.DataFrame:
     return state.products[["launch_day", "popularity", "price", "category"]]
 
 
+def _incident_settings(s: GeneratorConfig, on: bool) -> dict[str, object] | None:
+    i = s.incidents
+    return (
+        {"per_30_days": i.per_30_days, "warmup_days": i.warmup_days, "kinds": list(i.kinds)} if on else None
+    )
+
+
+def _planned(meta: dict, through_day: int) -> list[Incident]:  # type: ignore[type-arg]
+    """The world's incidents up to `through_day`, from the settings it was created with."""
+    settings = meta.get("incidents")
+    if not settings:
+        return []
+    return plan(
+        int(meta["seed"]),
+        dt.date.fromisoformat(meta["start_date"]),
+        int(meta["warehouses"]),
+        float(settings["per_30_days"]),
+        int(settings["warmup_days"]),
+        tuple(settings["kinds"]),
+        to_date(through_day),
+    )
+
+
 def _check_continuation(
-    state: WorldState, s: GeneratorConfig, start: dt.date | None, dirty_on: bool, bronze: str
-) -> None:
+    state: WorldState, s: GeneratorConfig, start: dt.date | None, dirty_on: bool, bronze: str,
+    incidents: bool | None,
+) -> None:  # fmt: skip
     meta = state.meta
     nxt = to_date(state.next_day)
     problems = []
@@ -335,6 +380,9 @@ def _check_continuation(
         problems.append(
             f"dirty data {'on' if dirty_on else 'off (--clean)'} (the world has it {'on' if meta.get('dirty') else 'off'})"
         )
+    if incidents is not None and bool(meta.get("incidents")) != incidents:  # unsaid: as the world has them
+        had = "on" if meta.get("incidents") else "off"
+        problems.append(f"incidents {'on' if incidents else 'off'} (the world has them {had})")
     if start is not None and start != nxt:
         problems.append(f"start {start} (the world continues on {nxt})")
     if problems:
@@ -346,9 +394,14 @@ def _check_continuation(
 
 
 def _write_business_files(
-    bronze: str, meta: dict, out: DayOutput
-) -> tuple[list[Defect], list[dict[str, object]]]:  # type: ignore[type-arg]
-    """The day's CSVs (and the weekly XLSX), with defects injected; returns the defects and files written."""
+    bronze: str,
+    meta: dict,
+    out: DayOutput,
+    incidents: tuple[Incident, ...] = (),  # type: ignore[type-arg]
+) -> tuple[list[Defect], list[dict[str, object]]]:
+    """The day's CSVs (and the weekly XLSX), with defects injected; returns the defects and files written.
+    A feed gone silent writes its file empty or not at all; a schema break renames one of its columns
+    (no defects are injected into either: their rows never reach silver)."""
     seed = int(meta["seed"])
     rates: dict[str, float] = meta["rates"] if meta.get("dirty") else {}
     k = out.day
@@ -359,11 +412,22 @@ def _write_business_files(
     defects: list[Defect] = []
     files: list[dict[str, object]] = []
 
+    broken = {i.target: i for i in incidents if i.kind in ("feed_silent", "schema_break")}
+
     def write_csv(source: str, frame: pd.DataFrame, previous: pd.DataFrame | None) -> None:
         path = daily_file(source, day)
-        _write_csv(
-            bronze, source, path, frame, previous, rng_for(seed, k, f"dirty-{source}"), rates, defects, files
-        )
+        rng = rng_for(seed, k, f"dirty-{source}")
+        incident = broken.get(source)
+        if incident is None:
+            _write_csv(bronze, source, path, frame, previous, rng, rates, defects, files)
+        elif incident.kind == "feed_silent" and incident.variant == "missing":
+            storage.delete(storage.join(bronze, path))  # a rerun must not find an earlier run's file
+        else:
+            if incident.kind == "feed_silent":
+                frame = frame.iloc[0:0]
+            else:
+                frame = frame.rename(columns=dict([RENAMED[source]]))
+            _write_csv(bronze, source, path, frame, None, rng, {}, defects, files)
 
     write_csv(
         "customers", writers.format_customers(out.customers), writers.format_customers(out.customers_previous)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +20,11 @@ import pandas as pd
 from generators import vocab
 from generators.pools import Pools, slug
 from generators.state import STATE_VERSION, WorldState
-from lakehouse.bronze.contract import CATEGORIES, PRICE_RANGE, SHIPMENT_COST_RANGE
+from lakehouse.bronze.contract import CATEGORIES, PRICE_RANGE, SHIPMENT_COST_RANGE, SOURCES, warehouse_ids
 from lakehouse.core.calendar import demand_multiplier
+
+if TYPE_CHECKING:
+    from generators.incidents import Incident
 
 DAY = 86_400
 EPOCH = dt.date(1970, 1, 1)
@@ -250,14 +255,19 @@ class DayOutput:
     shipments: pd.DataFrame
     new_orders: pd.DataFrame  # today's new orders with their placement time, for the clickstream
     inventory: pd.DataFrame | None  # the weekly snapshot, on the last day of an ISO week
+    # Placement times of online checkouts that failed (a payment outage): sessions that end at checkout.
+    failed_checkouts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 CUSTOMER_COLS = ["customer_id", "first_name", "last_name", "email", "signup_day", "country", "updated_at"]
 PRODUCT_COLS = ["product_id", "name", "category", "price", "launch_day", "updated_at"]
 
 
-def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -> DayOutput:
-    """Advance the world by one day (mutating `state`) and return what the day's files should hold."""
+def simulate_day(
+    state: WorldState, pools: Pools, new_column_from: int | None, incidents: Sequence[Incident] = ()
+) -> DayOutput:
+    """Advance the world by one day (mutating `state`) and return what the day's files should hold;
+    `incidents` are those touching the day (generators.incidents)."""
     seed, k = int(state.meta["seed"]), state.next_day
     sz = Sizes.for_scale(float(state.meta["scale"]))
     epoch = dt.date.fromisoformat(state.meta["start_date"])
@@ -265,10 +275,18 @@ def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -
 
     cust_out, cust_prev = _customers_day(state, pools, rng_for(seed, k, "customers"), sz, k, demand)
     prod_out, prod_prev = _products_day(state, pools, rng_for(seed, k, "products"), sz, k)
-    new_orders, items = _place_orders(state, rng_for(seed, k, "orders"), sz, k, demand, new_column_from)
+    new_orders, items, failed = _place_orders(
+        state, rng_for(seed, k, "orders"), sz, k, demand, new_column_from, incidents
+    )
     orders_out, orders_prev = _order_status_rows(state, k)
+    for incident in incidents:
+        if incident.kind == "carrier_delay":
+            _delay_deliveries(state, k, incident)
     shipments = _shipments_day(state, k)
     _move_stock(state, rng_for(seed, k, "stock"), k)
+    for incident in incidents:
+        if incident.kind == "stockout_wave":
+            _stock_out(state, k, incident)
     weekly = to_date(k).isoweekday() == 7 and k >= day_number(epoch)  # no snapshots in the history export
     inventory = _snapshot(state, rng_for(seed, k, "snapshot"), k) if weekly else None
 
@@ -285,6 +303,7 @@ def simulate_day(state: WorldState, pools: Pools, new_column_from: int | None) -
         shipments,
         new_orders,
         inventory,
+        failed,
     )
 
 
@@ -406,8 +425,9 @@ def _products_day(
 
 
 def _place_orders(
-    state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    state: WorldState, rng: np.random.Generator, sz: Sizes, k: int, demand: float, new_column_from: int | None,
+    incidents: Sequence[Incident] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:  # fmt: skip
     cust, prod, meta = state.customers, state.products, state.meta
     # First orders fall when the sign-up planned them; active customers buy again at their own rate.
     first_at = cust["first_order_at"].to_numpy()
@@ -420,6 +440,11 @@ def _place_orders(
     ts = np.r_[first_at[first], _times_in_day(rng, k, len(again))].astype(np.int64)
     by_time = np.argsort(ts, kind="stable")  # order ids follow placement time
     cidx, ts = cidx[by_time], ts[by_time]
+    outages = [i for i in incidents if i.kind == "payment_outage"]
+    lost, failed = _failed_payments(int(meta["seed"]), k, ts, outages)
+    if lost.any():  # those customers did not order today (a first-time buyer gives up)
+        cidx, ts = cidx[~lost], ts[~lost]
+        first, again = first[np.isin(first, cidx)], again[np.isin(again, cidx)]
     n = len(cidx)
     order_ids = np.arange(meta["next_order_id"], meta["next_order_id"] + n, dtype=np.int64)
     meta["next_order_id"] += n
@@ -436,6 +461,8 @@ def _place_orders(
 
     channel = _weighted(rng, vocab.CHANNEL_WEIGHTS, n)
     payment = _weighted(rng, vocab.PAYMENT_WEIGHTS, n)
+    for incident in outages:  # the customers who retried paid another way
+        payment = _other_payment(int(meta["seed"]), k, ts, payment, incident)
     coupon = np.full(n, None, dtype=object)
     world_day = k - day_number(dt.date.fromisoformat(meta["start_date"])) + 1
     if new_column_from is not None and world_day >= new_column_from:
@@ -459,6 +486,14 @@ def _place_orders(
     promo = np.where(rng.random(len(pidx)) < PROMOTED_LINES, rng.choice(PROMOTION_STEPS, size=len(pidx)), 0.0)
     coupon_off = np.array([COUPON_DISCOUNT.get(c, 0.0) if c else 0.0 for c in coupon], dtype=float)
     item_price = np.round(list_price * (1 - promo) * (1 - coupon_off[item_order]), 2)
+    for incident in incidents:
+        if incident.kind == "pricing_bug":
+            wrong = (prod["category"].to_numpy()[pidx] == incident.target) & _in_window(
+                ts[item_order], incident
+            )
+            item_price = np.where(
+                wrong, np.minimum(np.round(item_price * incident.magnitude, 2), ITEM_PRICE_CAP), item_price
+            )
     item_ids = np.arange(meta["next_order_item_id"], meta["next_order_item_id"] + len(pidx), dtype=np.int64)
     meta["next_order_item_id"] += len(pidx)
     items = pd.DataFrame(
@@ -513,7 +548,76 @@ def _place_orders(
         ignore_index=True,
     )  # fmt: skip
     _plan_shipments(state, rng, order_ids, parcels, ok)
-    return new_orders, items
+    return new_orders, items, failed
+
+
+ITEM_PRICE_CAP = SOURCES["order_items"].column("item_price").range[1]  # what bronze accepts for a line
+ONLINE_SHARE = vocab.CHANNEL_WEIGHTS["web"] + vocab.CHANNEL_WEIGHTS["mobile_app"]
+
+
+def _in_window(ts: np.ndarray, incident: Incident) -> np.ndarray:
+    return (ts >= incident.start_ts) & (ts < incident.end_ts)
+
+
+def _failed_payments(
+    seed: int, k: int, ts: np.ndarray, outages: list[Incident]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Orders lost to a payment outage: those that would have paid with the failing method, less the
+    share (`magnitude`) that retried another way; and the times of the online ones, which end as
+    abandoned checkouts in the clickstream."""
+    lost = np.zeros(len(ts), dtype=bool)
+    weights = vocab.PAYMENT_WEIGHTS
+    for incident in outages:
+        r = rng_for(seed, k, "incident-" + incident.id)
+        share = weights[incident.target] / sum(weights.values())
+        lost |= _in_window(ts, incident) & (r.random(len(ts)) < share * (1 - incident.magnitude))
+    if not lost.any():
+        return lost, np.zeros(0, dtype=np.int64)
+    r = rng_for(seed, k, "incident-checkouts")
+    online = r.random(int(lost.sum())) < ONLINE_SHARE
+    return lost, ts[lost][online].astype(np.int64)
+
+
+def _other_payment(seed: int, k: int, ts: np.ndarray, payment: np.ndarray, incident: Incident) -> np.ndarray:
+    hit = np.flatnonzero(_in_window(ts, incident) & (payment == incident.target))
+    if not len(hit):
+        return payment
+    others = {m: w for m, w in vocab.PAYMENT_WEIGHTS.items() if m != incident.target}
+    payment = payment.copy()
+    payment[hit] = _weighted(rng_for(seed, k, "incident-retry-" + incident.id), others, len(hit))
+    return payment
+
+
+def _delay_deliveries(state: WorldState, k: int, incident: Incident) -> None:
+    """Orders whose last parcel leaves today with the delayed carrier arrive `magnitude` days later."""
+    ps = state.pending_shipments
+    if not len(ps):
+        return
+    last_day = ps.groupby("order_id")["shipment_day"].transform("max").to_numpy()
+    today = (
+        (ps["shipment_day"].to_numpy() == k) & (last_day == k) & (ps["carrier"].to_numpy() == incident.target)
+    )
+    late = np.unique(ps["order_id"].to_numpy()[today])
+    ev = state.order_events
+    hit = (ev["status"].to_numpy() == "Delivered") & np.isin(ev["order_id"].to_numpy(), late)
+    if hit.any():
+        ts = ev["ts"].to_numpy().copy()
+        ts[hit] += int(incident.magnitude) * DAY
+        ev["ts"] = ts
+
+
+def _stock_out(state: WorldState, k: int, incident: Incident) -> None:
+    """A warehouse's most popular products at zero, their restocks held back until the incident ends."""
+    inv, prod = state.inventory, state.products
+    wh = warehouse_ids(int(state.meta["warehouses"])).index(incident.target)
+    launched = np.flatnonzero(prod["launch_day"].to_numpy() <= k)
+    top = launched[np.argsort(-prod["popularity"].to_numpy()[launched], kind="stable")]
+    top = top[: max(1, round(len(launched) * incident.magnitude))]
+    hit = (inv["warehouse"].to_numpy() == wh) & np.isin(inv["product_idx"].to_numpy(), top)
+    end_day = -(-incident.end_ts // DAY)
+    inv["on_hand"] = np.where(hit, 0, inv["on_hand"].to_numpy())
+    restock = inv["restock_day"].to_numpy()
+    inv["restock_day"] = np.where(hit & (restock >= 0) & (restock < end_day), end_day, restock)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", type=float, help="1.0 = ~1k orders/day, ~200k accounts, 1k products")
     g.add_argument("--history-days", type=int, help="days the shop traded before --start (new worlds only)")
     g.add_argument("--clean", action="store_true", help="no injected defects")
+    g.add_argument(
+        "--incidents",
+        action="store_true",
+        help="inject incidents (generator.incidents) for the monitoring to catch",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    an = sub.add_parser("anomalies", help="list the anomalies the monitoring found (gold.metric_anomalies)")
+    _common(an)
+    an.add_argument(
+        "--since", type=dt.date.fromisoformat, help="only anomalies ending after this day, YYYY-MM-DD"
+    )
+    an.add_argument("--severity", choices=("warning", "critical"), help="only this severe or worse")
+    an.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
     i = sub.add_parser(
         "inspect", help="read the bronze files through Spark and reconcile them with the manifest"
@@ -149,6 +162,23 @@ def _load(args: argparse.Namespace, **overrides: object) -> Config:
     return load_config(args.conf, root=args.root, engine=getattr(args, "engine", None), overrides=overrides)
 
 
+def cmd_anomalies(args: argparse.Namespace) -> int:
+    from lakehouse.monitoring.read import read_anomalies
+    from lakehouse.pipeline import print_anomalies
+
+    cfg = _load(args)
+    found = read_anomalies(cfg.root, since=args.since, severity=args.severity)
+    if found is None:
+        console.print(f"No gold.metric_anomalies under {cfg.root}: run `lakehouse run all` first.")
+        return 1
+    if args.csv:
+        sys.stdout.write(found.to_csv(index=False))
+        return 0
+    when = f" ending after {args.since}" if args.since else ""
+    print_anomalies(found.to_dict("records"), f"{len(found)} anomalies{when} under {cfg.root}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from generators.runner import generate
 
@@ -178,7 +208,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, total=total, description=label if label != "done" else "days")
 
         summary = generate(
-            cfg.root, cfg.generator, start=args.start, clean=True if args.clean else None, progress=progress
+            cfg.root,
+            cfg.generator,
+            start=args.start,
+            clean=True if args.clean else None,
+            incidents=True if args.incidents else None,
+            progress=progress,
         )
     seconds = time.perf_counter() - started
     console.print(f"Days {summary.days[0]} to {summary.days[-1]}")
@@ -197,6 +232,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     else:
         console.print("No defects injected (clean data).")
+    for incident in summary.incidents:
+        console.print(f"Incident {incident.id} {incident.kind} from {incident.start}: {incident.signature}")
     console.print(
         f"{summary.total_rows:,} rows in {seconds:.1f} s ({summary.total_rows / max(seconds, 1e-9):,.0f} rows/s)"
     )
@@ -441,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(run_id, "WARNING")
     commands = {
         "generate": cmd_generate,
+        "anomalies": cmd_anomalies,
         "inspect": cmd_inspect,
         "profile": cmd_profile,
         "run": cmd_run,

@@ -4,8 +4,9 @@ parse arguments, set up logging with the run id, build the session, run the step
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich import box
 from rich.console import Console
@@ -19,6 +20,7 @@ from lakehouse.core.log import Progress, new_run_id, one_line, setup_logging
 console = Console(width=None if sys.stdout.isatty() else 140)
 EXIT_LOCKED = 75  # another run of the job holds the lake (EX_TEMPFAIL: try again later)
 EXIT_REJECTED = 3  # the run finished, but bronze files were rejected whole (--allow-rejected: 0)
+EXIT_ANOMALIES = 4  # the run finished, with a new anomaly at least as severe as monitoring.fail_on
 
 
 def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -187,7 +189,41 @@ def _silver_to_gold_step(spark, cfg, run_id, log, args, guard) -> int:  # type: 
     console.print(
         "Totals reconcile with silver: one fact_orders row per order, revenue equal to the counted order lines."
     )
-    return _validation_outcome(name="silver_to_gold", run_id=run_id, report=report)
+    print_anomalies(report.anomalies, f"silver_to_gold {run_id}: new anomalies in gold.metric_anomalies")
+    code = _validation_outcome(name="silver_to_gold", run_id=run_id, report=report)
+    fail_on = cfg.monitoring.fail_on
+    if code == 0 and fail_on is not None:
+        rank = {"warning": 1, "critical": 2}
+        alarming = [a for a in report.anomalies if rank[str(a["severity"])] >= rank[fail_on]]
+        if alarming:
+            print(
+                f"silver_to_gold [{run_id}]: {len(alarming)} new {fail_on} or worse anomalies (monitoring.fail_on); "
+                "`lakehouse anomalies` lists them",
+                file=sys.stderr,
+            )
+            return EXIT_ANOMALIES
+    return code
+
+
+def print_anomalies(anomalies: Sequence[Mapping[str, object]], title: str) -> None:
+    """One line per anomaly: what, when, observed against expected, score and severity."""
+    if not anomalies:
+        console.print(f"{title}: none")
+        return
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("metric", "slice", "period", "observed", "expected", "score", "severity"):
+        table.add_column(col, justify="right" if col in ("observed", "expected", "score") else "left")
+    for a in anomalies:
+        hourly = a["grain"] == "hour"
+        last = a["period_end"] - (dt.timedelta(hours=1) if hourly else dt.timedelta(days=1))  # type: ignore[operator]
+        shown = [f"{t:%Y-%m-%d %H:%M}" if hourly else f"{t:%Y-%m-%d}" for t in (a["period_start"], last)]  # type: ignore[str-format]
+        period = shown[0] if int(a["periods"]) == 1 else f"{shown[0]} .. {shown[1]}"  # type: ignore[call-overload]
+        sev = str(a["severity"])
+        table.add_row(
+            str(a["metric"]), str(a["slice"]), f"{period} ({a['grain']})", f"{a['observed']:,.4g}",
+            f"{a['expected']:,.4g}", f"{a['score']:+.1f}", f"[red]{sev}" if sev == "critical" else f"[yellow]{sev}",
+        )  # fmt: skip
+    console.print(table)
 
 
 def print_verdicts(verdicts, title: str) -> None:  # type: ignore[no-untyped-def]

@@ -230,6 +230,19 @@ GOLD: dict[str, GoldTable] = {
             "days to ship and deliver, cost per order, by carrier",
             inputs=("fact_shipments", "fact_orders", "dim_carrier"),
         ),
+        GoldTable(
+            "metric_series",
+            ("metric", "slice", "grain", "period_start"),
+            "business and pipeline metrics per slice and day, hour or week, for the monitoring",
+            inputs=("fact_orders", "fact_order_items", "dim_product"),
+            optional=("fact_sessions", "fact_shipments", "dim_carrier", "kpi_inventory_health"),
+        ),
+        GoldTable(
+            "metric_anomalies",
+            ("metric", "slice", "grain", "period_start"),
+            "periods where a metric left the band its history predicts: observed, expected, score, severity",
+            inputs=("metric_series",),
+        ),
     )
 }
 

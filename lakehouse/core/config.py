@@ -90,6 +90,20 @@ class DirtyConfig:
     rates: dict[str, float] = field(default_factory=dict)
 
 
+INCIDENT_KINDS = (
+    "payment_outage", "collector_outage", "pricing_bug", "bot_traffic", "carrier_delay", "stockout_wave",
+    "feed_silent", "schema_break",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IncidentConfig:
+    enabled: bool = False
+    per_30_days: float = 7.0
+    warmup_days: int = 28
+    kinds: list[str] = field(default_factory=lambda: list(INCIDENT_KINDS))
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     seed: int = 42
@@ -101,6 +115,7 @@ class GeneratorConfig:
     # (customers, products, orders, order items, shipments; no clickstream) before the daily files.
     history_days: int = 365
     dirty: DirtyConfig = field(default_factory=DirtyConfig)
+    incidents: IncidentConfig = field(default_factory=IncidentConfig)
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,16 @@ class QualityConfig:
     data_docs_runs: int = 60  # runs whose pages the site keeps (older runs' pages are removed)
 
 
+SEVERITIES = ("warning", "critical")
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    threshold: float = 5.0  # |score| of an anomaly (lakehouse.monitoring.anomalies)
+    critical: float = 8.0  # |score| of a critical one
+    fail_on: str | None = None  # warning | critical: silver_to_gold exits 4 on a new anomaly this severe
+
+
 @dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -153,6 +178,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     source: str = "<defaults>"
 
     @property
@@ -173,6 +199,11 @@ def _check_value(value: Any, hint: Any, key: str, source: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
         return _build(hint, value, key, source)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        (itype,) = typing.get_args(hint)
+        return [_check_value(v, itype, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
@@ -264,6 +295,26 @@ def _validate(cfg: Config) -> None:
             fail(f"generator.dirty.rates.{kind}", f"is not a defect kind (known: {', '.join(DEFECT_KINDS)})")
         if not 0.0 <= rate <= 0.2:
             fail(f"generator.dirty.rates.{kind}", f"must be between 0 and 0.2, got {rate}")
+    for kind in g.incidents.kinds:
+        if kind not in INCIDENT_KINDS:
+            fail(
+                "generator.incidents.kinds",
+                f"has {kind!r}, not an incident kind (known: {', '.join(INCIDENT_KINDS)})",
+            )
+    if not 0 < g.incidents.per_30_days <= 30:
+        fail(
+            "generator.incidents.per_30_days",
+            f"must be more than 0 and at most 30, got {g.incidents.per_30_days}",
+        )
+    if g.incidents.warmup_days < 0:
+        fail("generator.incidents.warmup_days", f"must not be negative, got {g.incidents.warmup_days}")
+    if cfg.monitoring.fail_on is not None and cfg.monitoring.fail_on not in SEVERITIES:
+        fail(
+            "monitoring.fail_on",
+            f"must be one of {', '.join(SEVERITIES)} or null, got {cfg.monitoring.fail_on!r}",
+        )
+    if not 0 < cfg.monitoring.threshold <= cfg.monitoring.critical:
+        fail("monitoring.threshold", "must be more than 0 and at most monitoring.critical")
     if cfg.ingest.landing not in LANDING_MODES:
         fail("ingest.landing", f"must be one of {', '.join(LANDING_MODES)}, got {cfg.ingest.landing!r}")
     if cfg.ingest.max_files_per_batch < 1:

@@ -39,6 +39,7 @@ from lakehouse.core.delta import (
 )
 from lakehouse.gold import kpis, refresh
 from lakehouse.gold import models as gold
+from lakehouse.monitoring import build as monitoring
 from lakehouse.quality import gates as quality
 from lakehouse.tables import BUILD_LOG, GOLD, SILVER
 
@@ -69,6 +70,7 @@ class GoldReport:
     refreshed: dict[str, int] = field(default_factory=dict)  # incremental: fact rows recomputed
     unchanged: list[str] = field(default_factory=list)  # incremental: tables left as they were
     reporting_problem: str | None = None  # results and Data Docs not recorded (the tables are published)
+    anomalies: list[dict[str, object]] = field(default_factory=list)  # new in gold.metric_anomalies
 
 
 def _silver(spark: SparkSession, root: str, name: str) -> DataFrame:
@@ -417,6 +419,15 @@ def silver_to_gold(
             stage(build_facts(spark, root, staged, max_events_per_part=cfg.gold.max_events_per_part))
         stage(build_snapshots(spark, root, staged))
         stage(build_kpis(dict(staged)))
+        stage({"metric_series": monitoring.metric_series(spark, root, dict(staged))})
+        stage(
+            {"metric_anomalies": monitoring.metric_anomalies(spark, staged["metric_series"], cfg.monitoring)}
+        )
+        uri = GOLD["metric_anomalies"].uri(root)
+        published_anomalies = read_table(spark, uri) if table_exists(uri) else None
+        report.anomalies = monitoring.new_anomalies(staged["metric_anomalies"], published_anomalies).to_dict(
+            "records"
+        )
         log.info("%d gold tables built and staged in %.1f s", len(staged), time.perf_counter() - started)
         reconcile(spark, root, staged, cfg.gold.max_events_per_part)
         if checks is not None:
