@@ -109,3 +109,73 @@ def file_hashes(root: Path) -> dict[str, str]:
         for p in sorted(bronze.rglob("*"))
         if p.is_file() and "_state" not in p.parts
     }
+
+
+# Worlds with and without incidents for the monitoring: long enough for its four weeks of baseline
+# and every incident kind (seed 11 at 10 incidents per 30 days puts all eight in), through Thanksgiving,
+# Black Friday and Cyber Monday; large enough that an outage of a few hours moves the hourly orders.
+INCIDENT_START = dt.date(2025, 10, 20)
+INCIDENT_DAYS = 52
+INCIDENT_FIRST_RUN_DAYS = 44  # the world is ingested twice: the second run finds new anomalies
+
+
+def incident_settings(**changes: object) -> GeneratorConfig:
+    base = load_config(env={}).generator
+    incidents = dataclasses.replace(base.incidents, per_30_days=10.0, warmup_days=28)
+    world = {"seed": 11, "start_date": INCIDENT_START, "days": INCIDENT_DAYS, "scale": 0.2, "history_days": 120,
+             "incidents": incidents}  # fmt: skip
+    return dataclasses.replace(base, **(world | changes))
+
+
+@dataclasses.dataclass(frozen=True)
+class Lake:
+    root: Path
+    second_run_exit: int  # silver_to_gold of the second run, with monitoring.fail_on: warning
+    second_run_output: str
+
+
+def run_all(root: Path, conf: Path | None = None) -> tuple[int, int, str]:
+    """bronze_to_silver and silver_to_gold in this process (its Spark session), without the suites
+    (the monitoring's tests are about the numbers; the suites are tested on the small worlds)."""
+    import contextlib
+    import io
+
+    from lakehouse.pipeline import bronze_to_silver_main, silver_to_gold_main
+
+    args = ["--root", str(root), "--skip-validation", "--quiet", *(["--conf", str(conf)] if conf else [])]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        silver = bronze_to_silver_main([*args, "--allow-rejected"])
+        gold = silver_to_gold_main(args)
+    return silver, gold, out.getvalue()
+
+
+def build_lake(root: Path, incidents: bool) -> Lake:
+    """Generate and ingest a monitoring world: its first INCIDENT_FIRST_RUN_DAYS days, then the rest
+    with monitoring.fail_on set to warning (a second run that finds new anomalies exits 4)."""
+    generate(str(root), incident_settings(days=INCIDENT_FIRST_RUN_DAYS), incidents=incidents)
+    silver, gold, _ = run_all(root)
+    assert (silver, gold) == (0, 0)
+    generate(str(root), incident_settings(days=INCIDENT_DAYS - INCIDENT_FIRST_RUN_DAYS))
+    conf = root / "alerting.yaml"
+    default = (Path(__file__).parents[1] / "conf" / "lakehouse.yaml").read_text()
+    conf.write_text(
+        default.replace("fail_on: null", "fail_on: warning").replace(
+            "expectations: expectations", f"expectations: {Path(__file__).parents[1] / 'expectations'}"
+        )
+    )
+    silver, gold, output = run_all(root, conf)
+    assert silver == 0
+    return Lake(root, gold, output)
+
+
+@pytest.fixture(scope="session")
+def incident_lake(tmp_path_factory: pytest.TempPathFactory, spark: object) -> Lake:
+    """The incident world in silver and gold, ingested in two runs."""
+    return build_lake(tmp_path_factory.mktemp("incidents"), incidents=True)
+
+
+@pytest.fixture(scope="session")
+def quiet_lake(tmp_path_factory: pytest.TempPathFactory, spark: object) -> Lake:
+    """The same world without incidents (the monitoring's false alarms)."""
+    return build_lake(tmp_path_factory.mktemp("quiet"), incidents=False)

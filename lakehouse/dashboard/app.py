@@ -18,6 +18,7 @@ import streamlit as st
 
 from lakehouse.bronze.contract import file_date
 from lakehouse.dashboard import data, figures
+from lakehouse.monitoring.definitions import PIPELINE_METRICS
 
 
 def _root() -> str:
@@ -294,8 +295,13 @@ def operations() -> None:
 
 def quality() -> None:
     st.title("Data quality")
-    if not require(("gold", "dq_scorecard"), ("gold", "dq_results")):
-        return
+    if require(("gold", "dq_scorecard"), ("gold", "dq_results")):
+        expectations()
+    anomalies(key="dq-anomalies")
+
+
+def expectations() -> None:
+    """The suites' scores over runs, failed expectations, quarantine, unknown members."""
     cards = table("gold", "dq_scorecard").sort_values("validated_at")
     cards["table"] = cards["layer"] + "." + cards["table_name"]
     tables = st.sidebar.multiselect("Tables", sorted(cards["table"].unique()), key="dq-tables") or sorted(
@@ -339,6 +345,32 @@ def quality() -> None:
                      labels={"unknown_share": "Share of rows", "key": ""}).update_xaxes(tickformat=".1%"), "dq-unknown")  # fmt: skip
 
 
+def anomalies(only: tuple[str, ...] | None = None, key: str = "anomalies") -> None:
+    """gold.metric_anomalies (all, or only these metrics): when and how far each metric left its band."""
+    from lakehouse.monitoring.read import filtered
+
+    st.subheader("Anomalies the monitoring found" + (" in the pipeline's own numbers" if only else ""))
+    found = table("gold", "metric_anomalies")
+    if found is None:
+        st.info(f"gold.metric_anomalies is not built yet: run `lakehouse run silver-to-gold --root {ROOT}`.")
+        return
+    for col in ("period_start", "period_end"):
+        found[col] = pd.to_datetime(found[col], utc=True).dt.tz_localize(None)
+    found = filtered(found if only is None else found[found["metric"].isin(only)])
+    if not len(found):
+        st.info(
+            "No anomalies: every watched metric stayed in its band (a series is watched after four weeks)."
+        )
+        return
+    shown = found.assign(
+        size=found["score"].abs().clip(upper=50), what=found["metric"] + " · " + found["slice"]
+    )
+    chart(px.scatter(shown, x="period_start", y="what", color="severity", size="size", hover_data=["observed", "expected", "score", "periods", "grain"],
+                     color_discrete_map={"warning": "#f2a900", "critical": "#d62728"}, title="Anomalies by metric and slice (size: |score|)",
+                     labels={"period_start": "Period", "what": ""}), f"{key}-chart")  # fmt: skip
+    show_table(found.drop(columns=["method"]), key)
+
+
 def health() -> None:
     st.title("Pipeline health")
     if not require(("silver", "ingest_runs"), ("silver", "_ingest_ledger")):
@@ -361,6 +393,7 @@ def health() -> None:
     newest_bronze = max((d for d in map(file_date, ledger["path"]) if d is not None), default=None)
     st.subheader("Freshness against the newest bronze data")
     show_table(data.freshness(_newest_dates(), newest_bronze), "freshness")
+    anomalies(PIPELINE_METRICS, key="health-anomalies")
 
 
 def _newest_dates() -> dict[str, dt.date | None]:

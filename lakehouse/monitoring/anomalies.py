@@ -6,8 +6,8 @@ The method (README, "Monitoring"), per metric and slice, with a baseline from ea
    day (lakehouse.core.calendar, which the generator and dim_date share), so Black Friday, Cyber
    Monday and December are expected, not anomalies.
 2. Seasonal median: the expected value of a day is the median of the same weekday in the previous
-   four weeks (at least two); of an hour, the median of that hour over the previous seven days (at
-   least four); of a week, the median of the previous four weeks (at least two). A median is robust to
+   four weeks (at least two); of an hour, the median of that hour over the previous fourteen days
+   (at least seven); of a week, the median of the previous four weeks (at least two). A median is robust to
    the peaks and incidents among them.
 3. Robust band: the spread is 1.4826 x the median absolute deviation of the last 28 residuals
    (relative for counts), never below the sampling noise (Poisson for counts, binomial for shares),
@@ -18,8 +18,8 @@ The method (README, "Monitoring"), per metric and slice, with a baseline from ea
    metric's `min_change`. Consecutive periods off the same way (|score| >= 2) are one run, scored as a
    whole: days and weeks by the sum of their scores over the square root of their number, so a week
    of late deliveries is seen even when no single day is; hours (also joined by a change of at least
-   `min_change`) by the exact Poisson tail of their total, scaled by the series' overdispersion, so a
-   four-hour outage of a few orders an hour is seen. One anomaly per run. A series is watched after
+   `min_change`) also by the exact Poisson tail of their total, scaled by the series' overdispersion,
+   so a four-hour outage of a few orders an hour is seen. One anomaly per run. A series is watched after
    four weeks of history.
 """
 
@@ -34,7 +34,7 @@ from scipy import stats
 
 from lakehouse.core.calendar import holiday_multiplier
 from lakehouse.core.config import MonitoringConfig
-from lakehouse.monitoring.metrics import METRICS, Metric
+from lakehouse.monitoring.definitions import METRICS, Metric
 
 METHOD = "seasonal-median-mad"
 ANOMALY_COLUMNS = (
@@ -43,11 +43,10 @@ ANOMALY_COLUMNS = (
 )  # fmt: skip
 STEP = {"day": pd.Timedelta(days=1), "hour": pd.Timedelta(hours=1), "week": pd.Timedelta(weeks=1)}
 # (lag in periods, how many lags, at least) of the seasonal median per grain.
-SEASON = {"day": (7, 4, 2), "hour": (24, 7, 4), "week": (1, 4, 2)}
+SEASON = {"day": (7, 4, 2), "hour": (24, 14, 7), "week": (1, 4, 2)}
 HISTORY = {"day": 28, "hour": 168, "week": 8}  # residuals the level and spread are estimated from
 MIN_RESIDUALS = {"day": 5, "hour": 48, "week": 3}
 BURN_IN = {"day": 28, "hour": 28 * 24, "week": 4}  # periods of a series before it is watched
-MIN_SUPPORT = 20  # a count's usual support (orders, lines, rows) below this is too thin to alert on
 RUN_SCORE = 2.0  # hours joining a run
 CALENDAR_DOUBT = 0.35  # a peak day's band widens by this share of the log of its calendar multiplier
 
@@ -69,8 +68,8 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
     lag, n_lags, need = SEASON[grain]
     past = np.column_stack([_shift(adj, lag * j) for j in range(1, n_lags + 1)])
     enough = np.sum(~np.isnan(past), axis=1) >= need
-    with np.errstate(all="ignore"):
-        base = np.where(enough, np.nanmedian(past, axis=1), np.nan)
+    base = np.full(len(grid), np.nan)
+    base[enough] = np.nanmedian(past[enough], axis=1)
     observed = s["value"].to_numpy(dtype=float)
     support = s["support"].to_numpy(dtype=float)
     relative = metric.kind == "count"
@@ -92,7 +91,10 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
     expected = base * cal
     with np.errstate(all="ignore"):
         resid = (adj / base - 1.0) if relative else (adj - base)
-    usual = np.nanmedian(np.column_stack([_shift(support, lag * j) for j in range(1, n_lags + 1)]), axis=1)
+    usual = np.full(len(grid), np.nan)
+    usual[enough] = np.nanmedian(
+        np.column_stack([_shift(support, lag * j) for j in range(1, n_lags + 1)])[enough], axis=1
+    )
     with np.errstate(all="ignore"):
         if relative:
             floor = 1.0 / np.sqrt(np.maximum(expected, 1.0))
@@ -103,8 +105,10 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
         sigma = np.fmax(np.nan_to_num(spread, nan=0.0), floor)
         if relative:  # a known peak is expected, but not its exact size
             sigma = np.sqrt(sigma**2 + (CALENDAR_DOUBT * np.log(cal)) ** 2)
-        thin = relative and grain != "hour"  # an hour's support is judged over its run
-        watched = (np.arange(len(grid)) >= BURN_IN[grain]) & ((usual >= MIN_SUPPORT) if thin else True)
+        thin = metric.kind in ("count", "mean") and grain != "hour"  # an hour's support: over its run
+        watched = (np.arange(len(grid)) >= BURN_IN[grain]) & (
+            (np.nan_to_num(usual) >= metric.min_support) if thin else True
+        )
         score = np.where(watched, resid / sigma, np.nan)
         change = resid / np.abs(base) if metric.kind == "mean" else resid  # absolute for shares only
     if metric.kind == "zero":
@@ -194,12 +198,15 @@ def _runs(
         run = s.iloc[i : j + 1]
         obs, exp = float(run["observed"].sum()), float(run["expected"].sum())
         if grain == "hour":
-            run_score = poisson_score(obs, exp) / float(run["dispersion"].median())
+            # The exact tail for a few counts an hour; the hours' own scores for busy, noisy series.
+            exact = poisson_score(obs, exp) / float(run["dispersion"].median())
+            summed = float(run["score"].sum()) / math.sqrt(len(run))
+            run_score = exact if abs(exact) >= abs(summed) else summed
             run_change = obs / exp - 1.0 if exp > 0 else 0.0
             keep = (
                 abs(run_score) >= settings.threshold
                 and abs(run_change) >= metric.min_change
-                and exp >= MIN_SUPPORT
+                and exp >= metric.min_support
             )
             best = run_score
         else:  # days (weeks) off the same way: their scores add up (a week-long delay, a few days at a time)

@@ -61,7 +61,7 @@ def metric_series(spark: SparkSession, root: str, tables: dict[str, DataFrame]) 
 def metric_anomalies(spark: SparkSession, series: DataFrame, settings: MonitoringConfig) -> DataFrame:
     found = anomalies.detect(series.toPandas(), settings)
     for col in ("period_start", "period_end"):  # naive datetimes in UTC, as the session reads them
-        found[col] = pd.Series(pd.to_datetime(found[col]).dt.to_pydatetime(), dtype=object)
+        found[col] = pd.Series([t.to_pydatetime() for t in pd.to_datetime(found[col])], dtype=object)
     rows = [tuple(r) for r in found.itertuples(index=False)]
     return spark.createDataFrame(rows, ANOMALY_SCHEMA)
 
