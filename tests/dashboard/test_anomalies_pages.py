@@ -39,12 +39,12 @@ def test_the_anomalies_are_charted_and_listed(
     page.goto(f"{dashboard.url}/{path}")
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
-    js = f"() => ({CHART_POINTS})().some(c => c.title === {TITLE!r} && c.drawn > 0)"
+    js = f"() => ({CHART_POINTS})().some(c => c.title.includes({TITLE!r}) && c.drawn > 0)"
     with contextlib.suppress(Exception):  # drawn a moment after the script ends; the assert says what
         page.wait_for_function(js, timeout=15_000)
-    charts = {c["title"]: c for c in page.evaluate(CHART_POINTS)}
-    assert TITLE in charts, f"no anomalies chart on {path}: {list(charts)}"
-    assert charts[TITLE]["points"] == len(found) and charts[TITLE]["drawn"] > 0
+    charts = [c for c in page.evaluate(CHART_POINTS) if TITLE in c["title"]]
+    assert len(charts) == 1, f"no anomalies chart on {path}"
+    assert charts[0]["points"] == len(found) and charts[0]["drawn"] > 0, "one point per anomaly"
     text = page.locator("body").inner_text()
     assert "Anomalies the monitoring found" in text
     page.screenshot(

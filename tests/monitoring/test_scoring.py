@@ -4,6 +4,7 @@ with them and the same world without: recall at least 0.9 over the incident kind
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from lakehouse.monitoring import scoring
 from lakehouse.monitoring.read import read_anomalies
-from tests.conftest import INCIDENT_DAYS, Lake
+from tests.conftest import INCIDENT_DAYS, INCIDENT_FIRST_RUN_DAYS, INCIDENT_START, Lake
 
 pytestmark = pytest.mark.xdist_group("incidents")
 
@@ -60,12 +61,14 @@ def test_the_second_run_prints_its_new_anomalies_and_alerts(incident_lake: Lake)
     """monitoring.fail_on: warning makes a run that found new anomalies exit 4, after publishing."""
     assert incident_lake.second_run_exit == 4
     out = " ".join(incident_lake.second_run_output.split())  # rich wraps a title wider than its table
-    late = read_anomalies(str(incident_lake.root), since=pd.Timestamp("2025-12-03").date())
-    assert late is not None and len(late), "the second run's days hold incidents"
+    found = read_anomalies(str(incident_lake.root))
+    assert found is not None
+    second = INCIDENT_START + dt.timedelta(days=INCIDENT_FIRST_RUN_DAYS)
+    late = found[found["period_start"] >= pd.Timestamp(second)]  # new: they start in the second run's days
+    assert len(late), "the second run's days hold incidents"
     assert "new anomalies in gold.metric_anomalies" in out
     assert all(m in out for m in late["metric"]), "each new anomaly is printed"
-    first_run_alarms = read_anomalies(str(incident_lake.root))
-    assert first_run_alarms is not None and len(first_run_alarms) > len(late)
+    assert len(found) > len(late), "and the first run's are kept"
 
 
 def test_lakehouse_anomalies_lists_and_filters(incident_lake: Lake) -> None:

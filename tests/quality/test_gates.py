@@ -298,6 +298,8 @@ def test_gold_gate_holds_back_a_failing_table_and_what_is_built_from_it(
         "kpi_daily_sales",
         "kpi_retention_cohorts",
         "kpi_customer_value",
+        "metric_series",
+        "metric_anomalies",
         "kpi_shipping_performance",
     }
     assert set(report.blocked) == held and report.validation == "blocked"
