@@ -120,7 +120,7 @@ def _incident(rng: np.random.Generator, ident: str, kind: str, day: int, warehou
     sig_days = (0, 0)
     if kind == "payment_outage":
         target = str(rng.choice(["Credit Card", "PayPal", "Debit Card"], p=[0.55, 0.25, 0.2]))
-        h0, hours = int(rng.integers(8, 15)), int(rng.integers(4, 8))
+        h0, hours = int(rng.integers(8, 13)), int(rng.integers(6, 11))
         start, end, magnitude = t0 + h0 * 3600, t0 + (h0 + hours) * 3600, 0.3  # share that retries
     elif kind == "collector_outage":
         target = "clickstream"

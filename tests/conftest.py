@@ -151,17 +151,24 @@ def run_all(root: Path, conf: Path | None = None) -> tuple[int, int, str]:
 
 
 def build_lake(root: Path, incidents: bool) -> Lake:
-    """Generate and ingest a monitoring world: its first INCIDENT_FIRST_RUN_DAYS days, then the rest
-    with monitoring.fail_on set to warning (a second run that finds new anomalies exits 4)."""
-    generate(str(root), incident_settings(days=INCIDENT_FIRST_RUN_DAYS), incidents=incidents)
+    """Generate and ingest a monitoring world. With incidents, in two runs: its first
+    INCIDENT_FIRST_RUN_DAYS days, then the rest with monitoring.fail_on set to warning (a second run
+    that finds new anomalies exits 4); without, in one."""
+    if not incidents:
+        generate(str(root), incident_settings(), incidents=False)
+        silver, gold, output = run_all(root)
+        assert (silver, gold) == (0, 0)
+        return Lake(root, gold, output)
+    generate(str(root), incident_settings(days=INCIDENT_FIRST_RUN_DAYS), incidents=True)
     silver, gold, _ = run_all(root)
     assert (silver, gold) == (0, 0)
     generate(str(root), incident_settings(days=INCIDENT_DAYS - INCIDENT_FIRST_RUN_DAYS))
     conf = root / "alerting.yaml"
-    default = (Path(__file__).parents[1] / "conf" / "lakehouse.yaml").read_text()
+    project = Path(__file__).parents[1]
+    default = (project / "conf" / "lakehouse.yaml").read_text()
     conf.write_text(
         default.replace("fail_on: null", "fail_on: warning").replace(
-            "expectations: expectations", f"expectations: {Path(__file__).parents[1] / 'expectations'}"
+            "expectations: expectations", f"expectations: {project / 'expectations'}"
         )
     )
     silver, gold, output = run_all(root, conf)

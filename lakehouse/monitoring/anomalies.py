@@ -18,9 +18,11 @@ The method (README, "Monitoring"), per metric and slice, with a baseline from ea
    metric's `min_change`. Consecutive periods off the same way (|score| >= 2) are one run, scored as a
    whole: days and weeks by the sum of their scores over the square root of their number, so a week
    of late deliveries is seen even when no single day is; hours (also joined by a change of at least
-   `min_change`) also by the exact Poisson tail of their total, scaled by the series' overdispersion,
+   `min_change`) also by the exact Poisson tail of their total, scaled by the series' overdispersion
+   (the spread of its Pearson residuals),
    so a four-hour outage of a few orders an hour is seen. One anomaly per run. A series is watched after
-   four weeks of history.
+   four weeks of history. Rows landed per bronze feed are judged on each day alone: a feed alerts
+   when it sends less than a fifth of its usual rows, whatever its day-to-day size does.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ HISTORY = {"day": 28, "hour": 168, "week": 8}  # residuals the level and spread 
 MIN_RESIDUALS = {"day": 5, "hour": 48, "week": 3}
 BURN_IN = {"day": 28, "hour": 28 * 24, "week": 4}  # periods of a series before it is watched
 RUN_SCORE = 2.0  # hours joining a run
+FEED_SPREAD = 0.1  # a feed's relative band: it alerts when it sends well under its usual rows
 CALENDAR_DOUBT = 0.35  # a peak day's band widens by this share of the log of its calendar multiplier
 
 
@@ -61,7 +64,7 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
     s = values.sort_values("period_start").set_index("period_start")[["value", "support"]]
     grid = pd.date_range(s.index.min(), s.index.max(), freq=STEP[grain])
     s = s.reindex(grid)
-    if metric.kind in ("count", "zero"):  # no row: nothing happened
+    if metric.kind in ("count", "feed", "zero"):  # no row: nothing happened
         s = s.fillna({"value": 0.0, "support": 0})
     cal = calendar_factor(pd.Series(grid)) if metric.calendar else np.ones(len(grid))
     adj = s["value"].to_numpy(dtype=float) / cal
@@ -72,18 +75,23 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
     base[enough] = np.nanmedian(past[enough], axis=1)
     observed = s["value"].to_numpy(dtype=float)
     support = s["support"].to_numpy(dtype=float)
-    relative = metric.kind == "count"
+    relative = metric.kind in ("count", "feed")
     with np.errstate(all="ignore"):
         resid = (adj / base - 1.0) if relative else (adj - base)
+        pearson = (adj - base) / np.sqrt(np.maximum(base, 1.0))  # counts: about 1 if Poisson
     # The recent residuals' median is a level shift the seasonal median misses (a trend, a shop that
     # just opened); their spread around it, the band's width.
     spread, level = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
+    dispersion = np.ones(len(grid))  # how much noisier than Poisson: a run's exact tail is divided by it
     for t in range(len(grid)):
-        window = resid[max(0, t - HISTORY[grain]) : t]
+        lo = max(0, t - HISTORY[grain])
+        window = resid[lo:t]
         window = window[np.isfinite(window)]
         if len(window) >= MIN_RESIDUALS[grain]:
             level[t] = np.median(window)
             spread[t] = 1.4826 * np.median(np.abs(window - level[t]))
+            p = pearson[lo:t][np.isfinite(pearson[lo:t])]
+            dispersion[t] = max(1.0, 1.4826 * float(np.median(np.abs(p - np.median(p)))))
     if metric.kind == "zero":
         level[:] = 0.0
     level = np.nan_to_num(level, nan=0.0)
@@ -103,9 +111,11 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
         else:
             floor = np.maximum(np.abs(base) * 0.02, 1e-9) + 0.0 * support
         sigma = np.fmax(np.nan_to_num(spread, nan=0.0), floor)
+        if metric.kind == "feed":  # a fixed band: a feed's size is the business metrics' to watch
+            sigma = np.full(len(grid), FEED_SPREAD)
         if relative:  # a known peak is expected, but not its exact size
             sigma = np.sqrt(sigma**2 + (CALENDAR_DOUBT * np.log(cal)) ** 2)
-        thin = metric.kind in ("count", "mean") and grain != "hour"  # an hour's support: over its run
+        thin = metric.kind in ("count", "feed", "mean") and grain != "hour"  # an hour's support: over its run
         watched = (np.arange(len(grid)) >= BURN_IN[grain]) & (
             (np.nan_to_num(usual) >= metric.min_support) if thin else True
         )
@@ -127,8 +137,7 @@ def scored(values: pd.DataFrame, metric: Metric, grain: str) -> pd.DataFrame:
             "score": score,
             "change": change,
             "support": support,
-            # how much noisier than Poisson the series is: a run's Poisson score is divided by it
-            "dispersion": np.fmax(sigma / floor, 1.0) if relative else 1.0,
+            "dispersion": dispersion,
         }
     )
 
@@ -180,6 +189,12 @@ def _runs(
         joined = ((np.abs(score) >= RUN_SCORE) | (np.abs(change) >= metric.min_change)) & _allowed(
             metric, direction
         )
+    elif metric.kind == "feed":  # every day of a feed's run is itself well under its usual rows
+        joined = (
+            (np.abs(change) >= metric.min_change)
+            & (np.abs(score) >= settings.threshold)
+            & _allowed(metric, direction)
+        )
     else:
         joined = (np.abs(score) >= RUN_SCORE) & _allowed(metric, direction)
     out: list[dict[str, object]] = []
@@ -210,7 +225,13 @@ def _runs(
             )
             best = run_score
         else:  # days (weeks) off the same way: their scores add up (a week-long delay, a few days at a time)
-            best = float(run["score"].sum()) / math.sqrt(len(run))
+            scores = run["score"].to_numpy()
+            feed = metric.kind == "feed"
+            best = (
+                float(scores[np.argmax(np.abs(scores))])
+                if feed
+                else float(scores.sum()) / math.sqrt(len(run))
+            )
             keep = abs(best) >= settings.threshold and float(np.abs(run["change"]).max()) >= metric.min_change
             if metric.kind != "count":  # a run's level is its periods' mean, not their sum
                 obs, exp = float(run["observed"].mean()), float(run["expected"].mean())

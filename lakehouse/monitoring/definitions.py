@@ -17,9 +17,9 @@ ALL = "all"  # the slice of a metric over everything
 class Metric:
     name: str
     description: str
-    kind: (
-        str  # count | ratio (a share of `support`) | mean (over `support`) | zero (anything above 0 is wrong)
-    )
+    # count | feed (a count in a fixed band) | ratio (a share of `support`) | mean (over `support`) |
+    # zero (anything above 0 is wrong)
+    kind: str
     alert: str  # high | low | both: the direction that is news
     calendar: bool = False  # scales with demand: the known calendar's peaks move its baseline
     min_change: float = 0.3  # the smallest change worth an alert (relative; absolute for ratios)
@@ -45,7 +45,7 @@ METRICS: dict[str, Metric] = {
         Metric("late_event_share", "share of a day's arriving events that belong to an earlier hour", "ratio", "high", False, 0.02),
         Metric("days_to_deliver_by_carrier", "days from order to delivery of the orders delivered that day, by carrier of their last parcel", "mean", "high", False, 0.4),
         Metric("stock_outs_by_warehouse", "products with no available stock in the weekly snapshot, by warehouse", "count", "high", False, 0.5),
-        Metric("rows_landed", "bronze rows written to silver, by source and the day of their file", "count", "low", False, 0.6),
+        Metric("rows_landed", "bronze rows written to silver, by source and the day of their file", "feed", "low", False, 0.8),
         Metric("file_problems", "bronze files rejected or ingested with warnings, by source", "zero", "high"),
         Metric("quarantine_share", "share of a source's rows of the day quarantined", "ratio", "high", False, 0.05),
         Metric("orphan_share", "share of a source's rows of the day whose parent was never seen", "ratio", "high", False, 0.05),

@@ -111,4 +111,4 @@ def test_poisson_scores_have_exact_tails() -> None:
 
 def test_every_metric_is_declared_once_with_a_kind_and_direction() -> None:
     for m in METRICS.values():
-        assert m.kind in ("count", "ratio", "mean", "zero") and m.alert in ("high", "low", "both")
+        assert m.kind in ("count", "feed", "ratio", "mean", "zero") and m.alert in ("high", "low", "both")
