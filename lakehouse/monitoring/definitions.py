@@ -34,7 +34,7 @@ METRICS: dict[str, Metric] = {
         Metric("average_order_value", "value per order placed, in USD", "mean", "both"),
         Metric("revenue_by_category", "value of the order lines placed, by product category", "count", "both", True, 2.0),
         Metric("price_index_by_category", "price paid over list price of the units sold, by product category", "mean", "both", False, 0.3, 5),
-        Metric("orders_by_payment_method", "online orders by the hour of their purchase event, by payment method", "count", "low", True, 0.6),
+        Metric("orders_by_payment_method", "online orders by the hour of their purchase event, by payment method", "count", "low", True, 0.6, 12),
         Metric("sessions", "clickstream sessions by the day they started", "count", "both", True),
         Metric("page_views", "pages viewed in the day's sessions", "count", "both", True),
         Metric("conversion_rate", "share of sessions that purchased", "ratio", "both", False, 0.006),
