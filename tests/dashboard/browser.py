@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,11 @@ def settle(page: object, charts: bool = True) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000, polling=200
     )
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
+
+
+def serving(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A dashboard server over `root` for a module's tests (the body of their fixture)."""
+    browser_or_skip()
+    d = Dashboard(root, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
+    yield d
+    d.stop()

@@ -11,7 +11,7 @@ import pytest
 from lakehouse.monitoring.definitions import PIPELINE_METRICS
 from lakehouse.monitoring.read import read_anomalies
 from tests.conftest import Lake
-from tests.dashboard.browser import CHART_POINTS, Dashboard, browser_or_skip, settle
+from tests.dashboard.browser import CHART_POINTS, Dashboard, serving, settle
 
 pytestmark = pytest.mark.xdist_group("incidents")
 TITLE = "Anomalies by metric and slice (size: |score|)"
@@ -19,10 +19,7 @@ TITLE = "Anomalies by metric and slice (size: |score|)"
 
 @pytest.fixture(scope="module")
 def dashboard(incident_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    browser_or_skip()
-    d = Dashboard(incident_lake.root, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
-    yield d
-    d.stop()
+    yield from serving(incident_lake.root, tmp_path_factory)
 
 
 @pytest.mark.parametrize(("path", "pipeline_only"), [("quality", False), ("health", True)])

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 
 from lakehouse.dashboard.app import PAGES
 from tests.bronze.audit import Bronze
-from tests.dashboard.browser import CHART_POINTS, Dashboard, browser_or_skip, settle
+from tests.dashboard.browser import CHART_POINTS, Dashboard, serving, settle
 
 # In one test process under `--dist loadgroup`: one dashboard server.
 pytestmark = pytest.mark.xdist_group("test_app")
@@ -23,10 +23,7 @@ pytestmark = pytest.mark.xdist_group("test_app")
 
 @pytest.fixture(scope="module")
 def dashboard(published: Bronze, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    browser_or_skip()
-    d = Dashboard(published.root, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
-    yield d
-    d.stop()
+    yield from serving(published.root, tmp_path_factory)
 
 
 def _metrics(page: object) -> dict[str, str]:

@@ -13,17 +13,14 @@ import pytest
 
 from generators.incidents import KINDS, plan
 from generators.runner import GeneratorError, generate
+from lakehouse.monitoring.scoring import manifest_incidents
 from tests.conftest import INCIDENT_DAYS, INCIDENT_START, Lake, incident_settings
 
 pytestmark = pytest.mark.xdist_group("incidents")
 
 
 def incidents(root: Path) -> dict[str, dict[str, object]]:
-    found: dict[str, dict[str, object]] = {}
-    for path in sorted((root / "bronze" / "_manifest").glob("manifest_2*.json")):
-        for i in json.loads(path.read_text()).get("incidents", []):
-            found[str(i["id"])] = i
-    return found
+    return {str(i["id"]): i for i in manifest_incidents(str(root))}
 
 
 def of_kind(root: Path, kind: str) -> dict[str, object]:
