@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
+from lakehouse.bronze.contract import HISTORY_MARK
 from lakehouse.gold.models import UNKNOWN_SK, date_of_key
 from lakehouse.monitoring.definitions import ALL, METRICS
 
@@ -35,7 +36,8 @@ def series(df: DataFrame, metric: str, grain: str, period: Column, value: Column
 
 
 def _share(part: Column, whole: Column) -> Column:
-    return F.when(whole > 0, part / whole)
+    # In doubles: JVM Spark rounds a decimal quotient to 6 places, Sail does not.
+    return F.when(whole > 0, part.cast("double") / whole.cast("double"))
 
 
 def order_series(fact_orders: DataFrame, fact_order_items: DataFrame, products: DataFrame) -> DataFrame:
@@ -174,7 +176,7 @@ def _file_day(path: Column) -> Column:
 def ingest_series(ledger: DataFrame) -> DataFrame:
     """Per daily source and file day: rows written to silver, files with problems, quarantined share.
     A day a source sent no file counts zero rows (the days are those any source sent a file for)."""
-    daily = ledger.where(F.col("source").isin(*DAILY_SOURCES) & ~F.col("path").contains("_history_"))
+    daily = ledger.where(F.col("source").isin(*DAILY_SOURCES) & ~F.col("path").contains(HISTORY_MARK))
     daily = daily.withColumn("d", _file_day(F.col("path")))
     per = daily.groupBy("d", "source").agg(
         F.sum("rows_written").alias("written"),
@@ -196,7 +198,7 @@ def orphan_series(tables: dict[str, DataFrame]) -> DataFrame:
     """Per source (silver table of a daily file) and file day: the share of rows with an unresolved parent."""
     out: DataFrame | None = None
     for source, df in tables.items():
-        rows = df.where(~F.col("_source_file").contains("_history_")).withColumn(
+        rows = df.where(~F.col("_source_file").contains(HISTORY_MARK)).withColumn(
             "d", _file_day(F.col("_source_file"))
         )
         per = rows.groupBy("d").agg(
