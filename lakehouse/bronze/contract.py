@@ -237,6 +237,7 @@ def daily_file(source: str, day: str) -> str:
 
 
 HISTORY_SOURCES = ("customers", "products", "orders", "order_items", "shipments")
+HISTORY_MARK = "_history_"  # in the name of every file of the one-time export of the past
 
 
 def month_end(year: int, month: int) -> dt.date:
@@ -246,7 +247,7 @@ def month_end(year: int, month: int) -> dt.date:
 
 def history_file(source: str, year: int, month: int) -> str:
     """A month of the one-time export of the shop's past, e.g. orders/orders_history_2025-03.csv."""
-    return f"{SOURCES[source].folder}/{source}_history_{year}-{month:02d}.csv"
+    return f"{SOURCES[source].folder}/{source}{HISTORY_MARK}{year}-{month:02d}.csv"
 
 
 def clickstream_file(day: str, hour: int, part: int = 0) -> str:

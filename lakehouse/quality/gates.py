@@ -24,6 +24,7 @@ import math
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -665,13 +666,16 @@ def register_views(spark: SparkSession, root: str, layer: str) -> None:
 
 
 def data_date(spark: SparkSession, root: str) -> dt.date:
-    """The newest business date of the bronze files silver has taken in (today if none is dated)."""
-    from lakehouse.bronze.contract import file_date
+    """The newest business date of the bronze files silver has taken in (today if none is dated). The
+    history export counts only without daily files: its last month's file is dated the month's end,
+    past the day before the first daily file that it really ends on."""
+    from lakehouse.bronze.contract import HISTORY_MARK, file_date
     from lakehouse.core.delta import read_table, table_exists
 
     uri = silver_uri(root, LEDGER)
     paths = [r["path"] for r in read_table(spark, uri).select("path").collect()] if table_exists(uri) else []
-    dates = [d for d in map(file_date, paths) if d]
+    daily = [p for p in paths if HISTORY_MARK not in p]
+    dates = [d for d in map(file_date, daily or paths) if d]
     return max(dates) if dates else dt.date.today()
 
 
@@ -691,9 +695,12 @@ def select_tables(target: str) -> list[tuple[str, str]]:
     return chosen
 
 
-def validate_published(spark: SparkSession, cfg: Any, run_id: str, target: str = "all") -> Gate:
+def validate_published(
+    spark: SparkSession, cfg: Any, run_id: str, target: str | Sequence[str] = "all"
+) -> Gate:
     """Run the suites on the published tables (on demand: nothing is held back); results are recorded
-    like a job's. `previous_rows` is the row count the table had when a job last published it."""
+    like a job's. `target` is all, a layer or a table, or several of them. `previous_rows` is the row
+    count the table had when a job last published it."""
     from pyspark.sql import functions as F
 
     from lakehouse.core.delta import read_table, table_exists
@@ -713,7 +720,8 @@ def validate_published(spark: SparkSession, cfg: Any, run_id: str, target: str =
         )
         published_rows = {(r["layer"], r["table_name"]): int(r["rows"]) for r in rows}  # the latest wins
     register_views(spark, root, "silver")
-    for layer, name in select_tables(target):
+    targets = [target] if isinstance(target, str) else target
+    for layer, name in dict.fromkeys(t for each in targets for t in select_tables(each)):
         uri = REGISTRIES[layer][name].uri(root)
         if not table_exists(uri) or not gate.has_suite(layer, name):
             continue

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from lakehouse.bronze.contract import SOURCES, file_date, warehouse_ids
+from lakehouse.bronze.contract import HISTORY_MARK, SOURCES, file_date, warehouse_ids
 from lakehouse.bronze.landing import (
     BronzeFile,
     Landed,
@@ -611,7 +611,7 @@ def typical_rows_per_file(ledger: DataFrame, recent: int = RECENT_FILES) -> Data
     every ordinary day after it look implausibly small."""
     latest = Window.partitionBy("source").orderBy(F.col("ingested_at").desc(), F.col("path").desc())
     return (
-        ledger.where((F.col("status") != "rejected") & ~F.col("path").contains("_history_"))
+        ledger.where((F.col("status") != "rejected") & ~F.col("path").contains(HISTORY_MARK))
         .withColumn("_n", F.row_number().over(latest))
         .where(F.col("_n") <= recent)
         .groupBy("source")

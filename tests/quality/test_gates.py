@@ -203,6 +203,23 @@ def params(published: Bronze, spark: Any) -> dict[str, Any]:
     }
 
 
+def test_the_data_date_is_the_newest_daily_file_not_the_end_of_the_history_month(
+    spark: Any, tmp_path: Path
+) -> None:
+    """A world that starts on 2026-01-03 exports January 1-2 in orders_history_2026-01.csv, whose
+    business date is the month's end: the run's data date is still its newest daily file's."""
+    from lakehouse.core.delta import write_table
+    from lakehouse.tables import LEDGER, silver_uri
+
+    paths = ["orders/orders_history_2025-12.csv", "orders/orders_history_2026-01.csv",
+             "orders/orders_2026-01-03.csv", "clickstream/date=2026-01-04/hour=00/events_2026-01-04T00.jsonl"]  # fmt: skip
+    root = str(tmp_path)
+    write_table(spark.createDataFrame([(p,) for p in paths[:2]], "path string"), silver_uri(root, LEDGER))
+    assert quality.data_date(spark, root) == dt.date(2026, 1, 31), "only the history: its month's end"
+    write_table(spark.createDataFrame([(p,) for p in paths[2:]], "path string"), silver_uri(root, LEDGER))
+    assert quality.data_date(spark, root) == dt.date(2026, 1, 4)
+
+
 def _anomaly_rows(spark: Any) -> Any:
     """Anomalies as the monitoring writes them: the small world is younger than the four weeks a series
     needs before it is watched, so its table is empty."""
