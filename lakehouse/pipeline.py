@@ -12,15 +12,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from lakehouse.core import exits
 from lakehouse.core.config import ConfigError, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
 from lakehouse.core.lease import JobLock, LockHeld
 from lakehouse.core.log import Progress, new_run_id, one_line, setup_logging
 
 console = Console(width=None if sys.stdout.isatty() else 140)
-EXIT_LOCKED = 75  # another run of the job holds the lake (EX_TEMPFAIL: try again later)
-EXIT_REJECTED = 3  # the run finished, but bronze files were rejected whole (--allow-rejected: 0)
-EXIT_ANOMALIES = 4  # the run finished, with a new anomaly at least as severe as monitoring.fail_on
+EXIT_LOCKED = exits.TRY_LATER
+EXIT_REJECTED = exits.REJECTED
+EXIT_ANOMALIES = exits.ANOMALIES
+EXIT_BLOCKED = exits.BLOCKED
 
 
 def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -261,7 +263,7 @@ def _validation_outcome(name: str, run_id: str, report) -> int:  # type: ignore[
         console.print(f"Data Docs: {report.data_docs}")
     if report.failure is not None:
         print(f"{name} [{run_id}]: {report.failure}", file=sys.stderr)
-        return 1
+        return EXIT_BLOCKED
     return 0
 
 
