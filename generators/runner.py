@@ -104,12 +104,17 @@ def generate(
     *,
     start: dt.date | None = None,
     days: int | None = None,
+    through: dt.date | None = None,
     clean: bool | None = None,
     incidents: bool | None = None,
     workers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Summary:
     """Write `days` days of bronze files under `root`/bronze, starting at `start` or where the world left off.
+
+    `through` (instead of `days`) writes every day up to and including that date and nothing if the world
+    already reaches it, so a scheduler can ask for "the world up to this logical date" as often as it likes;
+    with it, `start` names the day the world began (not the day it continues on).
 
     `workers` processes build clickstream days in parallel (default: up to 2); the files are the same
     bytes whatever the number. `incidents` (default: generator.incidents.enabled) injects the planned
@@ -137,9 +142,15 @@ def generate(
         state.meta["new_column_from_day"] = settings.dirty.new_column_from_day if dirty_on else None
         state.meta["incidents"] = _incident_settings(settings, dirty_on and incidents_on)
     else:
-        _check_continuation(state, settings, start, dirty_on, bronze, incidents)
+        _check_continuation(state, settings, start, dirty_on, bronze, incidents, through)
     pools = build_pools(int(state.meta["seed"]))
     first_daily = day_number(dt.date.fromisoformat(state.meta["start_date"]))
+    if through is not None:
+        if through < to_date(first_daily):
+            raise GeneratorError(
+                f"--through {through} is before the world's first day {to_date(first_daily)}"
+            )
+        days = max(0, day_number(through) - max(state.next_day, first_daily) + 1)
     planned = _planned(state.meta, max(state.next_day, first_daily) + days)
     workers = default_workers() if workers is None else workers
     summary = Summary()
@@ -365,7 +376,7 @@ def _planned(meta: dict, through_day: int) -> list[Incident]:  # type: ignore[ty
 
 def _check_continuation(
     state: WorldState, s: GeneratorConfig, start: dt.date | None, dirty_on: bool, bronze: str,
-    incidents: bool | None,
+    incidents: bool | None, through: dt.date | None = None,
 ) -> None:  # fmt: skip
     meta = state.meta
     nxt = to_date(state.next_day)
@@ -383,8 +394,13 @@ def _check_continuation(
     if incidents is not None and bool(meta.get("incidents")) != incidents:  # unsaid: as the world has them
         had = "on" if meta.get("incidents") else "off"
         problems.append(f"incidents {'on' if incidents else 'off'} (the world has them {had})")
-    if start is not None and start != nxt:
-        problems.append(f"start {start} (the world continues on {nxt})")
+    began = dt.date.fromisoformat(meta["start_date"])
+    if start is not None and start != (began if through is not None else nxt):
+        problems.append(
+            f"start {start} (the world began on {began})"
+            if through is not None
+            else f"start {start} (the world continues on {nxt})"
+        )
     if problems:
         raise GeneratorError(
             f"{bronze} already holds a world generated up to {nxt - dt.timedelta(days=1)}; cannot continue it with "

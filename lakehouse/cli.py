@@ -14,13 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lakehouse import __version__
-from lakehouse.core import storage
+from lakehouse.core import exits, storage
 from lakehouse.core.config import Config, ConfigError, describe, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
 from lakehouse.core.jars import JarsError
 from lakehouse.core.log import new_run_id, setup_logging
 from lakehouse.quality.gates import SuiteError
 
+EXIT_NOT_YET = exits.TRY_LATER  # `lakehouse arrived` before the day's files are all there
 console = Console(width=None if sys.stdout.isatty() else 140)  # as the job summaries: readable in a log
 
 
@@ -44,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(g)
     g.add_argument("--seed", type=int)
     g.add_argument("--start", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD (new worlds only)")
-    g.add_argument("--days", type=int)
+    days = g.add_mutually_exclusive_group()
+    days.add_argument("--days", type=int)
+    days.add_argument(
+        "--through",
+        type=dt.date.fromisoformat,
+        help="write every day up to and including this one, YYYY-MM-DD (nothing if the world reaches it;"
+        " with it, --start is the day the world began)",
+    )
     g.add_argument("--scale", type=float, help="1.0 = ~1k orders/day, ~200k accounts, 1k products")
     g.add_argument("--history-days", type=int, help="days the shop traded before --start (new worlds only)")
     g.add_argument("--clean", action="store_true", help="no injected defects")
@@ -54,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject incidents (generator.incidents) for the monitoring to catch",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ar = sub.add_parser(
+        "arrived",
+        help=f"exit 0 when a day's bronze files are all there, {EXIT_NOT_YET} naming the missing ones (a sensor)",
+    )
+    _common(ar)
+    ar.add_argument("day", type=dt.date.fromisoformat, help="YYYY-MM-DD")
 
     an = sub.add_parser("anomalies", help="list the anomalies the monitoring found (gold.metric_anomalies)")
     _common(an)
@@ -112,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "target",
-        nargs="?",
-        default="all",
-        help="all (default), silver, gold, or a table (orders, gold.fact_orders)",
+        nargs="*",
+        default=["all"],
+        help="all (default), silver, gold, or tables (orders gold.fact_orders)",
     )
     _common(v, engine=True)
 
@@ -160,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace, **overrides: object) -> Config:
     return load_config(args.conf, root=args.root, engine=getattr(args, "engine", None), overrides=overrides)
+
+
+def cmd_arrived(args: argparse.Namespace) -> int:
+    from lakehouse.bronze.arrival import missing_for_day
+
+    cfg = _load(args)
+    missing = missing_for_day(cfg.root, args.day)
+    if missing:
+        print(
+            f"lakehouse arrived: {args.day} is not complete under {storage.join(cfg.root, 'bronze')}: "
+            f"missing {', '.join(missing)}; try again later",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_YET
+    console.print(
+        f"{args.day}: every daily file and the clickstream are in {storage.join(cfg.root, 'bronze')}"
+    )
+    return 0
 
 
 def cmd_anomalies(args: argparse.Namespace) -> int:
@@ -211,11 +244,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
             cfg.root,
             cfg.generator,
             start=args.start,
+            through=args.through,
             clean=True if args.clean else None,
             incidents=True if args.incidents else None,
             progress=progress,
         )
     seconds = time.perf_counter() - started
+    if not summary.days:
+        console.print(f"The world already reaches {args.through}: nothing to write.")
+        return 0
     console.print(f"Days {summary.days[0]} to {summary.days[-1]}")
     table = Table(title="Bronze written")
     table.add_column("source")
@@ -351,14 +388,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from lakehouse.pipeline import print_verdicts
+    from lakehouse.pipeline import EXIT_BLOCKED, print_verdicts
     from lakehouse.quality.gates import validate_published
 
     cfg = _load(args)
     run_id = args.run_id
     gate = validate_published(get_spark(cfg, "lakehouse-validate"), cfg, run_id, args.target)
+    target = " ".join(args.target)
     if not gate.verdicts:
-        which = "silver or gold" if args.target == "all" else args.target
+        which = "silver or gold" if target == "all" else target
         print(
             f"lakehouse validate: {cfg.root} holds no published {which} tables to validate; build them first "
             f"with: lakehouse run all --root {cfg.root}",
@@ -366,14 +404,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         return 1
     docs = gate.record()
-    print_verdicts(gate.verdicts, f"validate {args.target} {run_id} ({gate.seconds:.1f} s)")
+    print_verdicts(gate.verdicts, f"validate {target} {run_id} ({gate.seconds:.1f} s)")
     console.print(f"Results: {storage.join(cfg.root, 'gold', 'dq_results')} (run_id {run_id})")
     if docs:
         console.print(f"Data Docs: {docs}")
     failed = [v.suite for v in gate.verdicts if not v.passed]
     if failed:
         print(f"lakehouse validate: critical expectations failed in {', '.join(failed)}", file=sys.stderr)
-        return 1
+        return EXIT_BLOCKED
     return 0
 
 
@@ -478,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(run_id, "WARNING")
     commands = {
         "generate": cmd_generate,
+        "arrived": cmd_arrived,
         "anomalies": cmd_anomalies,
         "inspect": cmd_inspect,
         "profile": cmd_profile,

@@ -59,6 +59,27 @@ def test_generate_continues_and_refuses_conflicting_settings(
     )
 
 
+def test_generate_through_a_date_and_arrived_as_a_scheduler_uses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path)
+    args = [a for a in ARGS if a not in ("--days", "2")]
+    assert main(["arrived", "2026-01-05", "--root", root]) == 75  # nothing there yet: a sensor pokes again
+    assert "orders/orders_2026-01-05.csv, order_items/" in capsys.readouterr().err
+    until = ["generate", "--root", root, "--start", "2026-01-05", *args, "--through"]
+    assert main([*until, "2026-01-06"]) == 0
+    assert "Days 2026-01-05 to 2026-01-06" in capsys.readouterr().out
+    assert main([*until, "2026-01-06"]) == 0
+    assert "already reaches 2026-01-06: nothing to write" in capsys.readouterr().out
+    assert main(["arrived", "2026-01-06", "--root", root]) == 0
+    (tmp_path / "bronze" / "shipments" / "shipments_2026-01-06.csv").unlink()
+    assert main(["arrived", "2026-01-06", "--root", root]) == 75
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing shipments/shipments_2026-01-06.csv; try again later" in err
+    with pytest.raises(SystemExit, match="2"):  # --days or --through, not both
+        main(["generate", "--root", root, "--days", "1", "--through", "2026-01-07"])
+
+
 def test_clean_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--root", str(tmp_path), "--clean", *ARGS]) == 0
     assert "No defects injected" in capsys.readouterr().out

@@ -170,6 +170,25 @@ class MonitoringConfig:
     fail_on: str | None = None  # warning | critical: silver_to_gold exits 4 on a new anomaly this severe
 
 
+RUNNERS = ("cli", "spark-submit")
+ARRIVALS = ("simulate", "sensor")
+
+
+@dataclass(frozen=True)
+class OrchestrationConfig:
+    """How the Airflow DAGs (orchestration/airflow/) run the pipeline."""
+
+    runner: str = (
+        "cli"  # cli: the `lakehouse` command | spark-submit: the jobs through Airflow's Spark provider
+    )
+    spark_conn_id: str = "spark_default"  # the Airflow connection (master, deploy mode) spark-submit uses
+    arrival: str = "simulate"  # simulate: the generator writes each logical date | sensor: wait for the files
+    retries: int = 2  # a failed task is tried again this many times (not when the data is the problem)
+    retry_delay_minutes: float = 5.0  # before the first retry; doubled for each next one
+    task_timeout_minutes: float = 120.0  # a task running longer is killed (and retried)
+    sensor_timeout_hours: float = 12.0  # how long the sensor waits for a day's files before failing
+
+
 @dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -179,6 +198,7 @@ class Config:
     gold: GoldConfig = field(default_factory=GoldConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     source: str = "<defaults>"
 
     @property
@@ -328,6 +348,16 @@ def _validate(cfg: Config) -> None:
         fail("gold.max_events_per_part", f"must be at least 1, got {cfg.gold.max_events_per_part}")
     if not 0 <= cfg.quality.freshness_days <= 366:
         fail("quality.freshness_days", f"must be between 0 and 366, got {cfg.quality.freshness_days}")
+    o = cfg.orchestration
+    if o.runner not in RUNNERS:
+        fail("orchestration.runner", f"must be one of {', '.join(RUNNERS)}, got {o.runner!r}")
+    if o.arrival not in ARRIVALS:
+        fail("orchestration.arrival", f"must be one of {', '.join(ARRIVALS)}, got {o.arrival!r}")
+    if o.retries < 0:
+        fail("orchestration.retries", f"must not be negative, got {o.retries}")
+    for key in ("retry_delay_minutes", "task_timeout_minutes", "sensor_timeout_hours"):
+        if getattr(o, key) <= 0:
+            fail(f"orchestration.{key}", f"must be more than 0, got {getattr(o, key)}")
 
 
 # URI schemes a storage root may use (pyarrow's filesystems; the engines read the same locations).
@@ -415,6 +445,10 @@ def load_config(
         layered.append(("storage.root", env["LAKEHOUSE_ROOT"], "environment variable LAKEHOUSE_ROOT"))
     if env.get("LAKEHOUSE_ENGINE"):
         layered.append(("engine.mode", env["LAKEHOUSE_ENGINE"], "environment variable LAKEHOUSE_ENGINE"))
+    if env.get("LAKEHOUSE_RUNNER"):
+        layered.append(
+            ("orchestration.runner", env["LAKEHOUSE_RUNNER"], "environment variable LAKEHOUSE_RUNNER")
+        )
     if env.get("LAKEHOUSE_DELTA_JARS_DIR"):
         layered.append(
             (

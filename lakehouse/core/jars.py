@@ -10,11 +10,13 @@ pyproject.toml.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from lakehouse.core.config import PROJECT_DIR
 from lakehouse.core.log import one_line
 
 SCALA_BINARY = "2.13"  # Spark 4 is built for Scala 2.13 only
@@ -26,7 +28,19 @@ class JarsError(RuntimeError):
 
 
 def delta_version() -> str:
-    return metadata.version("delta-spark")
+    """The installed delta-spark's version; without it (an Airflow environment that only submits the
+    jobs), the version pyproject.toml pins."""
+    try:
+        return metadata.version("delta-spark")
+    except metadata.PackageNotFoundError:
+        pinned = PROJECT_DIR / "pyproject.toml"
+        found = re.search(r'"delta-spark==([^"]+)"', pinned.read_text()) if pinned.is_file() else None
+        if found is None:
+            raise JarsError(
+                "delta-spark is not installed and no pyproject.toml pins it: install the project "
+                "(pip install -e .) or set engine.classic.delta_packages"
+            ) from None
+        return found[1]
 
 
 def delta_maven_coordinates(version: str | None = None) -> str:

@@ -54,6 +54,12 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
             r"'generator\.dirty\.rates\.typo' .* not a defect kind",
         ),
         ("generator:\n  dirty:\n    rates:\n      duplicate_row: 0.9\n", r"between 0 and 0.2"),
+        ("orchestration:\n  runner: cron\n", r"'orchestration\.runner' .* one of cli, spark-submit"),
+        ("orchestration:\n  arrival: never\n", r"'orchestration\.arrival' .* one of simulate, sensor"),
+        (
+            "orchestration:\n  task_timeout_minutes: 0\n",
+            r"'orchestration\.task_timeout_minutes' .* more than 0",
+        ),
         ("storage: [1, 2]\n", r"'storage' in .* must be a mapping"),
         ("- a\n", r"must hold a mapping at the top level"),
     ],
@@ -86,6 +92,11 @@ def test_environment_overrides_file_and_flags_override_environment(tmp_path: Pat
 def test_flag_overrides_are_validated_and_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"'engine\.mode' in environment variable LAKEHOUSE_ENGINE"):
         load_config(env={"LAKEHOUSE_ENGINE": "warp"})
+    assert load_config(env={"LAKEHOUSE_RUNNER": "spark-submit"}).orchestration.runner == "spark-submit"
+    with pytest.raises(
+        ConfigError, match=r"'orchestration\.runner' in environment variable LAKEHOUSE_RUNNER"
+    ):
+        load_config(env={"LAKEHOUSE_RUNNER": "yarn"})
     with pytest.raises(ConfigError, match=r"'generator\.scale' in --scale must be between"):
         load_config(env={}, overrides={"generator.scale": 0})
     cfg = load_config(env={}, overrides={"generator.days": "3", "generator.seed": None})

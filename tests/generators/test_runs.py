@@ -14,7 +14,7 @@ from tests.conftest import file_hashes, small_settings
 TINY = {"scale": 0.02}
 
 
-def _run(root: Path, days: int, **kw: object) -> None:
+def _run(root: Path, days: int | None, **kw: object) -> None:
     settings = dataclasses.replace(small_settings(), **TINY)
     generate(str(root), settings, days=days, **kw)  # type: ignore[arg-type]
 
@@ -162,3 +162,19 @@ def test_busy_days_are_written_in_parts_with_an_exact_manifest(
     online = set(daily[daily["channel"].isin(["web", "mobile_app"])]["order_id"].astype(int))
     bought = {o["order_id"] for o in buys}
     assert bought <= set(orders["order_id"].astype(int)) and len(bought & online) > 0.9 * len(online)
+
+
+def test_through_a_date_writes_up_to_it_once_as_a_scheduler_asks(tmp_path: Path) -> None:
+    """`through` is what a daily scheduler asks for: the world up to its logical date, any number of times."""
+    first = small_settings().start_date
+    _run(tmp_path / "once", 3)
+    split = tmp_path / "split"
+    _run(split, None, through=first, start=first)
+    _run(split, None, through=first, start=first)  # a rerun of the same date writes nothing
+    assert not any((first + dt.timedelta(days=1)).isoformat() in k for k in file_hashes(split))
+    _run(split, None, through=first + dt.timedelta(days=2), start=first)
+    assert file_hashes(split) == file_hashes(tmp_path / "once")
+    with pytest.raises(GeneratorError, match="began on"):
+        _run(split, None, through=first + dt.timedelta(days=3), start=first + dt.timedelta(days=1))
+    with pytest.raises(GeneratorError, match="before the world's first day"):
+        _run(split, None, through=first - dt.timedelta(days=1))
