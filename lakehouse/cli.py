@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="inject incidents (generator.incidents) for the monitoring to catch",
     )
+    g.add_argument(
+        "--live",
+        action="store_true",
+        help="publish the files as the simulated clock runs (clickstream hour by hour), until Ctrl-C or "
+        "SIGTERM, or for --days days",
+    )
+    g.add_argument(
+        "--speed", type=float, default=60.0, help="--live: simulated seconds per real second (default 60)"
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ar = sub.add_parser(
@@ -120,6 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="if another run of a step holds the lake, wait up to this long for it (default 0: exit at "
         "once with code 75)",
+    )
+    r.add_argument(
+        "--watch",
+        action="store_true",
+        help="bronze-to-silver: take new files in continuously, micro-batch by micro-batch, until Ctrl-C "
+        "or SIGTERM (which end it after the batch in hand)",
+    )
+    r.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="--watch: wait after a batch found nothing new",
+    )
+    r.add_argument(
+        "--gold-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--watch: refresh gold after every N micro-batches that changed silver, and when stopped",
     )
 
     v = sub.add_parser(
@@ -224,6 +253,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             "generator.history_days": args.history_days,
         },
     )
+    if args.live:
+        return _generate_live(args, cfg)
     started = time.perf_counter()
     console.print(f"Generating into [bold]{storage.join(cfg.root, 'bronze')}[/bold]")
     with Progress(
@@ -274,6 +305,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
     console.print(
         f"{summary.total_rows:,} rows in {seconds:.1f} s ({summary.total_rows / max(seconds, 1e-9):,.0f} rows/s)"
     )
+    return 0
+
+
+def _generate_live(args: argparse.Namespace, cfg: Config) -> int:
+    from generators.live import generate_live
+    from lakehouse.pipeline import StopRequest
+
+    if args.through:
+        raise ConfigError("--live runs until stopped (or for --days days), not --through a date")
+    until = f"for {args.days} days" if args.days else "until Ctrl-C or SIGTERM"
+    console.print(
+        f"Publishing into [bold]{storage.join(cfg.root, 'bronze')}[/bold] at {args.speed:g}x real time, {until}"
+    )
+    stop = StopRequest("the file in hand")
+
+    def published(rel: str) -> None:
+        if not args.quiet:
+            console.print(f"{time.strftime('%H:%M:%S')} {rel}")
+
+    try:
+        summary = generate_live(
+            cfg.root, cfg.generator, args.speed, days=args.days, start=args.start, stop=stop.event,
+            clean=True if args.clean else None, incidents=True if args.incidents else None, on_publish=published,
+        )  # fmt: skip
+    finally:
+        stop.restore()
+    days = f"{summary.days[0]} to {summary.days[-1]}" if summary.days else "none complete"
+    console.print(f"Live run stopped: {summary.files:,} files published; days {days}.")
     return 0
 
 
@@ -358,7 +417,12 @@ def cmd_engine_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lakehouse.pipeline import EXIT_REJECTED, bronze_to_silver_main, silver_to_gold_main
+    from lakehouse.pipeline import (
+        EXIT_REJECTED,
+        bronze_to_silver_main,
+        bronze_to_silver_watch,
+        silver_to_gold_main,
+    )
 
     passed = [
         a
@@ -371,6 +435,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         passed.append("--skip-validation")
     gold_args = [*passed, "--full"] if args.full else passed
     silver_args = [*passed, "--allow-rejected"] if args.allow_rejected else passed
+    if args.watch:
+        if args.step != "bronze-to-silver":
+            raise ConfigError(
+                f"--watch is for bronze-to-silver (gold follows with --gold-every), not {args.step}"
+            )
+        return bronze_to_silver_watch(
+            [*silver_args, "--interval", str(args.interval), "--gold-every", str(args.gold_every)]
+        )
     steps = {
         "bronze-to-silver": [(bronze_to_silver_main, silver_args)],
         "silver-to-gold": [(silver_to_gold_main, gold_args)],

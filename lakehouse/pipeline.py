@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 from rich import box
@@ -72,14 +75,17 @@ def _run_job(
     name: str, description: str, argv: Sequence[str] | None, step, full_flag: bool = False, precheck=None
 ) -> int:  # type: ignore[no-untyped-def]
     """Arguments, logging with the run id, the session, the step, and a one-line cause on failure."""
+    parser = job_arguments(name, description)
+    if full_flag:
+        parser.add_argument("--full", action="store_true", help="rebuild even if silver has not changed")
+    return _run_parsed(name, parser.parse_args(argv), step, precheck)
+
+
+def _run_parsed(name: str, args: argparse.Namespace, step, precheck=None) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.gold.build import GoldReconciliationError
     from lakehouse.quality.gates import SuiteError
     from lakehouse.silver.ingest import ReconciliationError
 
-    parser = job_arguments(name, description)
-    if full_flag:
-        parser.add_argument("--full", action="store_true", help="rebuild even if silver has not changed")
-    args = parser.parse_args(argv)
     run_id = new_run_id()
     log = setup_logging(run_id, args.log_level)
     try:
@@ -107,7 +113,7 @@ def _run_job(
         return 1
 
 
-def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type: ignore[no-untyped-def]
+def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard, reports=None) -> int:  # type: ignore[no-untyped-def]
     from lakehouse.silver.ingest import bronze_to_silver
 
     report = bronze_to_silver(
@@ -118,6 +124,8 @@ def _bronze_to_silver_step(spark, cfg, run_id, log, args, guard) -> int:  # type
         validate=not args.skip_validation,
         guard=guard,
     )
+    if reports is not None:
+        reports.append(report)
     if report.nothing_new:
         console.print(f"[{run_id}] Nothing new in bronze: no silver table changed.")
         return 0
@@ -275,6 +283,80 @@ def bronze_to_silver_main(argv: Sequence[str] | None = None) -> int:
         _bronze_to_silver_step,
         precheck=bronze_present,
     )
+
+
+class StopRequest:
+    """SIGINT and SIGTERM ask a watch to stop after the micro-batch in hand (a second SIGINT stops at
+    once: runs are idempotent, so the next start simply takes the batch again)."""
+
+    def __init__(self, what: str = "the micro-batch in hand") -> None:
+        self.event, self.what = threading.Event(), what
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.event.set()
+        print(f"{signal.Signals(signum).name}: stopping after {self.what}", file=sys.stderr)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def bronze_to_silver_watch(argv: Sequence[str] | None = None) -> int:
+    """bronze_to_silver micro-batch after micro-batch, each a whole run (its own run id, ledger rows,
+    quarantine, deduplication, gates and reconciliation): at once again after a batch that took files,
+    `--interval` seconds after one that found nothing new; silver_to_gold after every `--gold-every`
+    batches that changed silver and when stopped. Ends on SIGINT or SIGTERM after the batch in hand,
+    or at once when the data or the settings need a person (exit 2 or 5 from bronze_to_silver) or a
+    run failed (1). A gold refresh that critical expectations block does not stop the watch: mid-day,
+    facts can point at customers whose daily file has not arrived yet, so the next refresh retries,
+    and the watch exits 5 only when its last refresh was still blocked."""
+    parser = job_arguments("bronze_to_silver", "Take new bronze files into silver continuously.")
+    parser.add_argument("--interval", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--gold-every", type=int, default=0, metavar="N")
+    args = parser.parse_args(argv)
+    gold_args = argparse.Namespace(**vars(args), full=False)
+    stop = StopRequest()
+    changed = since_gold = 0
+    noted: set[int] = set()  # rejected files, anomalies: said when they happened, the watch goes on
+    gold_blocked = False
+
+    def gold() -> int:
+        nonlocal gold_blocked
+        code = _run_parsed("silver_to_gold", gold_args, _silver_to_gold_step)
+        noted.update({code} & {EXIT_ANOMALIES})
+        gold_blocked = code == EXIT_BLOCKED
+        return 0 if code in (0, EXIT_ANOMALIES, EXIT_BLOCKED) else code
+
+    try:
+        while not stop.event.is_set():
+            reports: list = []  # type: ignore[type-arg]
+            step = functools.partial(_bronze_to_silver_step, reports=reports)
+            code = _run_parsed("bronze_to_silver", args, step, bronze_present)
+            if code not in (0, EXIT_REJECTED, EXIT_LOCKED):
+                return code
+            noted.update({code} & {EXIT_REJECTED})
+            took = bool(reports) and not reports[0].nothing_new
+            changed += took
+            since_gold += took
+            if args.gold_every and since_gold >= args.gold_every:
+                if code := gold():
+                    return code
+                since_gold = 0
+            if not took:
+                stop.event.wait(args.interval)
+        if args.gold_every and (since_gold or gold_blocked) and (code := gold()):
+            return code
+    finally:
+        stop.restore()
+    console.print(f"Watch stopped after {changed} micro-batch(es) that took files in.")
+    if gold_blocked:
+        return EXIT_BLOCKED
+    if EXIT_REJECTED in noted and not args.allow_rejected:
+        return EXIT_REJECTED
+    return EXIT_ANOMALIES if EXIT_ANOMALIES in noted else 0
 
 
 def silver_to_gold_main(argv: Sequence[str] | None = None) -> int:

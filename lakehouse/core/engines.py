@@ -183,9 +183,15 @@ def _delta_help() -> str:
     )
 
 
+EMBEDDED_SESSION_TIMEOUT = 30 * 24 * 3600  # seconds
+
+
 def _start_embedded(cfg: Config) -> str:
     global _server
     os.environ.setdefault("RUST_LOG", "error")
+    # The server is this process's own: an idle session must not expire (Sail ends one after minutes
+    # without a request, and a shell, a watch or a test process waiting on a subprocess is idle that long).
+    os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(EMBEDDED_SESSION_TIMEOUT))
     if cfg.engine.embedded.sail_mode == "local-cluster":
         os.environ["SAIL_MODE"] = "local-cluster"
     try:

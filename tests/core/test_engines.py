@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lakehouse.core import engines
 from lakehouse.core.config import Config, load_config
 from lakehouse.core.delta import STAGING_ROW_GROUP_ROWS, materialize, read_table, write_table
 from lakehouse.core.engines import (
@@ -268,3 +269,31 @@ def test_classic_session_whose_delta_jars_cannot_be_resolved_fails_in_one_line(t
     for way in ("--packages", "--jars", "delta_jars_dir", "lakehouse fetch-jars", "--engine embedded"):
         assert way in lines[0]
     assert "::::" not in out.stdout and "Exception in thread" not in out.stdout
+
+
+IDLE = """
+import sys, time
+from lakehouse.core import engines
+from lakehouse.core.config import load_config
+if sys.argv[1] != "default":
+    engines.EMBEDDED_SESSION_TIMEOUT = int(sys.argv[1])
+spark = engines.get_spark(load_config(env={}))
+spark.range(1).count()
+time.sleep(4)
+print("alive" if spark.range(2).count() == 2 else "wrong")
+"""
+
+
+def test_an_idle_embedded_session_does_not_expire() -> None:
+    """Sail ends a session after a while without requests; the embedded engine's own server is set so
+    that it never does in practice (a 2-second setting shows the setting is what decides)."""
+    env = {k: v for k, v in os.environ.items() if k != "SAIL_SPARK__SESSION_TIMEOUT_SECS"}
+    kept = subprocess.run(
+        [sys.executable, "-c", IDLE, "default"], env=env, capture_output=True, text=True, cwd=REPO
+    )
+    assert kept.stdout.strip().endswith("alive"), kept.stderr[-2000:]
+    short = subprocess.run(
+        [sys.executable, "-c", IDLE, "2"], env=env, capture_output=True, text=True, cwd=REPO
+    )
+    assert short.returncode != 0 and "is not running" in short.stderr
+    assert engines.EMBEDDED_SESSION_TIMEOUT >= 7 * 24 * 3600
