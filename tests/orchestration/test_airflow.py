@@ -20,6 +20,7 @@ import yaml
 from lakehouse.cli import main
 from lakehouse.core.jars import delta_maven_coordinates
 from tests.compare import RUN_LOGS, differences
+from tests.engines.conftest import JVM_OPTIONS
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.timeout(1800)]
 
@@ -117,30 +118,43 @@ def test_the_dags_import_cleanly_and_parse_without_heavy_work(tmp_path: Path) ->
 
 
 def test_a_backfill_gives_the_tables_of_one_run_and_any_day_can_be_rerun(tmp_path: Path) -> None:
-    """Saturday and Sunday through lakehouse_daily, Saturday again, then the week through
+    """Airflow as deployed (API server, scheduler, DAG processor): `airflow backfill create` of Saturday
+    and Sunday through lakehouse_daily, of Saturday again (reprocessed), then of the week through
     lakehouse_weekly; the lake equals `lakehouse generate` of both days and one `lakehouse run all`."""
     lake = tmp_path / "scheduled"
     conf = _conf(tmp_path / "lake.yaml", lake)
-    runs, log = _probe(
+    found, _ = _probe(
         tmp_path,
         conf,
-        "test",
-        f"lakehouse_daily:{SATURDAY},{SUNDAY},{SATURDAY}",
-        f"lakehouse_weekly:{MONDAY_BEFORE}",
+        "backfill",
+        f"lakehouse_daily:{SATURDAY}:{SUNDAY}",
+        f"lakehouse_daily:{SATURDAY}:{SATURDAY}:reprocess",
+        f"lakehouse_weekly:{MONDAY_BEFORE}:{MONDAY_BEFORE}",
     )
+    *runs, unscheduled = found  # type: ignore[misc]
+    assert unscheduled["scheduled"] == [], "unpausing a simulated world's DAG schedules nothing of its own"
     tasks = {
         "lakehouse_daily": {"generate_day", "bronze_to_silver", "silver_to_gold", "validate", "report"},
         "lakehouse_weekly": {"week_built", "check_inventory", "maintain"},
     }
-    for r in runs:  # type: ignore[union-attr]
-        assert r["state"] == "success" and set(r["tasks"]) == tasks[r["dag"]], r
+    assert [(r["dag"], r["day"]) for r in runs] == [
+        ("lakehouse_daily", SATURDAY), ("lakehouse_daily", SUNDAY), ("lakehouse_daily", SATURDAY),
+        ("lakehouse_weekly", MONDAY_BEFORE),
+    ]  # fmt: skip
+    for r in runs:
+        assert (
+            r["state"] == "success" and r["run_type"] == "backfill" and set(r["tasks"]) == tasks[r["dag"]]
+        ), r
         assert all(state == "success" for state, _ in r["tasks"].values()), r
-        print(f"{r['dag']} {r['day']}: {r['seconds']:.0f} s")
-    assert "nothing to write" in log and "Nothing new in bronze" in log, (
-        "the rerun of Saturday changed nothing"
-    )
+        print(f"{r['dag']} {r['day']}: done {r['seconds']:.0f} s after its backfill was created")
+    assert all(tries == 2 for _, tries in runs[2]["tasks"].values()), "Saturday was run again, every task"
+    logs = {p: p.read_text() for p in (tmp_path / "airflow" / "logs").rglob("*.log")}
+    # Only Saturday's run has second attempts (its run id is named for the day after: run_after).
+    rerun = "\n".join(t for p, t in logs.items() if "lakehouse_daily" in str(p) and p.name == "attempt=2.log")
+    assert "nothing to write" in rerun and "Nothing new in bronze" in rerun, "the rerun changed nothing"
     assert (lake / "reports" / "daily" / f"lakehouse_report_{SUNDAY}.html").is_file()
-    assert "silver.inventory_snapshots" in log and "Maintaining the tables" in log
+    weekly = "\n".join(t for p, t in logs.items() if "lakehouse_weekly" in str(p))
+    assert "silver.inventory_snapshots" in weekly and "Maintaining the tables" in weekly
 
     once = tmp_path / "once"
     once_conf = _conf(tmp_path / "once.yaml", once)
@@ -166,3 +180,35 @@ def test_a_blocked_expectation_fails_its_task_for_good_and_stops_the_day(tmp_pat
     assert all(tasks[t][0] == "upstream_failed" for t in ("silver_to_gold", "validate", "report"))
     assert "critical expectations failed, not published: silver.orders" in log
     assert f"The rejected data is under {lake}" in log and "not retried" in log
+
+
+@pytest.mark.jvm_slow  # a JVM job (about 150 CPU-s here): beyond CI's time, run with -m jvm_slow
+def test_the_spark_submit_runner_submits_bronze_to_silver_to_jvm_spark(tmp_path: Path) -> None:
+    """orchestration.runner spark-submit for real: Airflow's Spark provider runs spark-submit with the
+    Delta packages on a local master (the connection's host), and the job builds silver as the
+    `lakehouse` command does on the embedded engine."""
+    lake = tmp_path / "submitted"
+    conf = _conf(tmp_path / "lake.yaml", lake)
+    runs, log = _probe(
+        tmp_path,
+        conf,
+        "test",
+        f"lakehouse_daily:{SATURDAY}",
+        extra={
+            "LAKEHOUSE_RUNNER": "spark-submit",
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+            "SPARK_SUBMIT_OPTS": JVM_OPTIONS,
+            "PROBE_MARK_SUCCESS": "^(silver_to_gold|validate|report)$",  # one JVM job is the point
+        },
+    )
+    (run,) = runs  # type: ignore[misc]
+    assert run["tasks"]["bronze_to_silver"] == ["success", 1], log[-6000:]
+    assert "spark-submit" in log and "--packages " + delta_maven_coordinates() in log
+    assert "--master local[2]" in log and "jobs/bronze_to_silver.py" in log
+    assert "engine classic" in log, "the job ran on JVM Spark"
+
+    once = tmp_path / "once"
+    once_conf = _conf(tmp_path / "once.yaml", once)
+    assert main(["generate", "--conf", str(once_conf), "--days", "1", "--quiet"]) == 0
+    assert main(["run", "bronze-to-silver", "--conf", str(once_conf), "--quiet"]) == 0
+    assert differences(lake, once, skip=RUN_LOGS) == {}

@@ -15,6 +15,7 @@ from lakehouse_tasks import (
     LakehouseOperator,
     LakehouseSensor,
     default_args,
+    end_date,
     job,
     lake_args,
     settings,
@@ -29,6 +30,7 @@ with DAG(
     description="bronze arrives, bronze_to_silver, silver_to_gold, validation and the report, each day",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=start_date(),
+    end_date=end_date(),
     catchup=False,  # earlier days are taken on purpose, with a backfill
     max_active_runs=1,  # one day after another, as the jobs take the lake one run at a time
     default_args=default_args(),

@@ -62,6 +62,19 @@ def start_date(monday: bool = False) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
 
 
+def end_date(monday: bool = False) -> dt.datetime | None:
+    """The last logical date of a simulated world (generator.days from its first day; or that day's
+    Monday, for the weekly DAG), so unpausing a DAG never asks the generator for the months up to today
+    (catchup is off: Airflow would otherwise schedule yesterday). None when the files arrive for real."""
+    cfg = settings()
+    if cfg.orchestration.arrival != "simulate":
+        return None
+    g = cfg.generator
+    d = g.start_date + dt.timedelta(days=g.days - 1)
+    d -= dt.timedelta(days=d.weekday() if monday else 0)
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+
+
 def cli() -> list[str]:
     named = os.environ.get("LAKEHOUSE_CLI")
     if named:

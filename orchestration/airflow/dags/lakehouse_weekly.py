@@ -11,7 +11,14 @@ import datetime as dt
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, CronDataIntervalTimetable
-from lakehouse_tasks import LakehouseOperator, default_args, lake_args, settings, start_date
+from lakehouse_tasks import (
+    LakehouseOperator,
+    default_args,
+    end_date,
+    lake_args,
+    settings,
+    start_date,
+)
 
 o = settings().orchestration
 INVENTORY_TABLES = ["silver.inventory_snapshots", "gold.fact_inventory_snapshot", "gold.kpi_inventory_health"]
@@ -21,6 +28,7 @@ with DAG(
     description="the inventory week's checks and table maintenance, every Monday",
     schedule=CronDataIntervalTimetable("0 0 * * 1", timezone="UTC"),
     start_date=start_date(monday=True),
+    end_date=end_date(monday=True),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
