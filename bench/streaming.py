@@ -6,8 +6,9 @@ events being queryable in silver.clickstream_events.
 A world with its history and one day is generated and taken in first (not timed); then
 `lakehouse generate --live --speed X` publishes the next day's files as its clock runs (at speed 60,
 one clickstream hour file a minute) while `lakehouse run bronze-to-silver --watch` takes them in. A
-file's latency is the end of the micro-batch that committed it (its ingest_runs commit, the run's
-last) minus the time it was published (its modification time). Prints each file's latency, the
+file's latency is the commit that made its events queryable (the clickstream_events version that first
+holds its run's rows) minus the time it was published (its modification time); the run's own record
+(its ingest_runs row, the run's last commit) is timed too. Prints each file's latency, the
 median and the 95th percentile with the machine check, and the silver tables' data files before and
 after `lakehouse maintain` (what the micro-batches cost in small files).
 """
@@ -44,18 +45,16 @@ def _data_files(root: Path) -> dict[str, int]:
     }
 
 
-def _run_ends(runs: Path) -> dict[str, float]:
-    """When each run's row was committed to ingest_runs (its last commit, after silver's): the moment
-    its files were queryable, to the millisecond."""
-    table = DeltaTable(str(runs))
+def _first_seen(table_uri: Path, column: str) -> dict[str, float]:
+    """When each value of `column` (a run id) first appeared in the table: the timestamp of the first
+    commit whose version holds it, to the millisecond."""
+    table = DeltaTable(str(table_uri))
     commits = {c["version"]: c["timestamp"] / 1000 for c in table.history()}
-    ends: dict[str, float] = {}
-    seen: set[str] = set()
+    seen: dict[str, float] = {}
     for version in sorted(commits):
-        ids = set(DeltaTable(str(runs), version=version).to_pandas(columns=["run_id"])["run_id"])
-        ends.update({run_id: commits[version] for run_id in ids - seen})
-        seen |= ids
-    return ends
+        ids = set(DeltaTable(str(table_uri), version=version).to_pandas(columns=[column])[column].dropna())
+        seen.update({run_id: commits[version] for run_id in ids - seen.keys()})
+    return seen
 
 
 def main() -> None:
@@ -87,17 +86,22 @@ def main() -> None:
         watch.send_signal(signal.SIGTERM)
         watch.wait(timeout=600)
         ledger = DeltaTable(str(root / "silver" / "_ingest_ledger")).to_pandas()
-        ends = _run_ends(root / "silver" / "ingest_runs")
+        # Queryable: the clickstream_events commit that added the run's rows (its MERGE); recorded: the
+        # run's row in ingest_runs, the run's last commit (after its validation results and ledger rows).
+        queryable = _first_seen(root / "silver" / "clickstream_events", "_run_id")
+        ends = _first_seen(root / "silver" / "ingest_runs", "run_id")
         published = {
             str(f.relative_to(root / "bronze")): f.stat().st_mtime for f in (root / "bronze" / "clickstream").rglob("*.jsonl")
         }  # fmt: skip
         clicks = ledger[ledger["source"] == "clickstream"]
-        latencies = []
+        latencies, recorded = [], []
         for row in clicks.itertuples():
-            if row.path in published and row.path not in before:
-                latency = ends[row.run_id] - published[row.path]
-                latencies.append(latency)
-                print(f"{row.path}: {latency:.1f} s")
+            if row.path in published and row.path not in before and row.run_id in queryable:
+                latencies.append(queryable[row.run_id] - published[row.path])
+                recorded.append(ends[row.run_id] - published[row.path])
+                print(
+                    f"{row.path}: queryable after {latencies[-1]:.1f} s, its run recorded after {recorded[-1]:.1f} s"
+                )
         files_before = _data_files(root)
         subprocess.run([*LAKEHOUSE, "maintain", *common], check=True, capture_output=True)
         files_after = _data_files(root)
@@ -107,10 +111,14 @@ def main() -> None:
     print(f"\nsilver data files after {batches} runs, then after `lakehouse maintain`:")
     for table, n in files_before.items():
         print(f"  {table}: {n} -> {files_after[table]}")
-    latencies.sort()
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    print(f"\n{len(latencies)} files, scale {args.scale}, speed {args.speed:g}, {dt.date.today()}: "
-          f"median {statistics.median(latencies):.1f} s, p95 {p95:.1f} s (machine check {check:.0f} ms)")  # fmt: skip
+
+    def p95(values: list[float]) -> float:
+        return sorted(values)[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+
+    print(f"\n{len(latencies)} files, scale {args.scale}, speed {args.speed:g}, {dt.date.today()} "
+          f"(machine check {check:.0f} ms): queryable in silver.clickstream_events after a median of "
+          f"{statistics.median(latencies):.1f} s, p95 {p95(latencies):.1f} s; the run recorded in ingest_runs "
+          f"after a median of {statistics.median(recorded):.1f} s, p95 {p95(recorded):.1f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

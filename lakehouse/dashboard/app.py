@@ -60,32 +60,11 @@ def require(*tables: tuple[str, str]) -> bool:
     return not missing
 
 
-# The columns data.counted_orders uses, of the tables it takes (a year of history is read at first sight).
-COUNTED_FROM = {
-    "fact_orders": (
-        "order_id",
-        "customer_sk",
-        "channel_sk",
-        "order_date_key",
-        "is_cancelled",
-        "revenue",
-        "units",
-    ),
-    "dim_customer": ("customer_sk", "customer_id", "country"),
-    "dim_channel": ("channel_sk", "channel"),
-}
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _counted_orders(root: str, versions: tuple[int | None, ...]) -> pd.DataFrame:
-    lake = data.Lake(root)
-    return data.counted_orders(*(lake.read("gold", name, cols) for name, cols in COUNTED_FROM.items()))  # type: ignore[arg-type]
-
-
 def counted_orders() -> pd.DataFrame:
     """gold's counted orders with country, channel and new/returning, computed once per version of the
-    tables they come from (not on every interaction)."""
-    return _counted_orders(ROOT, tuple(LAKE.version("gold", name) for name in COUNTED_FROM))
+    tables they come from (not on every interaction; `lakehouse dashboard` computes them before the
+    first visitor arrives)."""
+    return data.lake_counted_orders(LAKE)
 
 
 def show_table(df: pd.DataFrame, name: str, **kw: object) -> None:
@@ -158,8 +137,8 @@ def overview() -> None:
     cols[4].metric("New customers", f"{h.new_customers:,}", _pct(h.change("new_customers")))
     daily = data.daily_sales(orders)
     shown = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
-    fig = figures.daily_revenue_and_orders(shown, table("gold", "dim_date"))
-    chart(fig, "overview-daily")
+    spec = figures.daily_revenue_and_orders_spec(shown, table("gold", "dim_date"))
+    st.vega_lite_chart(spec, width="stretch", key="overview-daily")
     show_table(shown.assign(date=shown["date"].dt.date), "daily_sales")
 
 

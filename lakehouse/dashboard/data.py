@@ -5,6 +5,7 @@ here is DataFrame in, DataFrame (or numbers) out, and is tested on a few rows.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,36 @@ def counted_orders(
             "is_returning": (o["_first"] < o["order_date_key"]).to_numpy(),
         }
     )
+
+
+# The columns counted_orders uses, of the tables it takes (a year of history is read at first sight).
+COUNTED_FROM = {
+    "fact_orders": (
+        "order_id",
+        "customer_sk",
+        "channel_sk",
+        "order_date_key",
+        "is_cancelled",
+        "revenue",
+        "units",
+    ),
+    "dim_customer": ("customer_sk", "customer_id", "country"),
+    "dim_channel": ("channel_sk", "channel"),
+}
+
+
+@functools.lru_cache(maxsize=4)
+def _counted_orders_at(root: str, versions: tuple[int | None, ...]) -> pd.DataFrame:
+    lake = Lake(root)
+    return counted_orders(*(lake.read("gold", name, cols) for name, cols in COUNTED_FROM.items()))  # type: ignore[arg-type]
+
+
+def lake_counted_orders(lake: Lake) -> pd.DataFrame:
+    """counted_orders of the lake's current gold tables, computed once per version of them in this
+    process (Streamlit runs its script afresh on every interaction; this module stays loaded). A copy:
+    callers may add columns."""
+    versions = tuple(lake.version("gold", name) for name in COUNTED_FROM)
+    return _counted_orders_at(lake.root, versions).copy()
 
 
 def daily_sales(orders: pd.DataFrame) -> pd.DataFrame:

@@ -28,12 +28,22 @@ def browser_or_skip() -> None:
         pytest.skip(message)
 
 
-# Per Plotly chart on the page: its title, the points Plotly computed, and the marks it drew.
-CHART_POINTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+# Per chart on the page, Plotly's and Vega-Lite's (the Overview's, drawn as SVG): its title, the data
+# points (Plotly's computed points; Vega's bars and symbols) and the marks drawn.
+CHART_POINTS = """() => [
+  ...[...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
     title: gd.layout && gd.layout.title ? (gd.layout.title.text || '') : '',
     points: (gd.calcdata || []).reduce((n, trace) => n + trace.length, 0),
     drawn: gd.querySelectorAll('.trace path, .trace .point, .bars path, .heatmaplayer image, .funnellayer path').length,
-}))"""
+  })),
+  ...[...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg.marks')].map(svg => ({
+    title: [...svg.querySelectorAll('.role-title-text')].map(t => t.textContent).join(' '),
+    points: svg.querySelectorAll('.mark-rect path, .mark-symbol path').length,
+    drawn: svg.querySelectorAll('.mark-rect path, .mark-symbol path, .mark-line path').length,
+  })),
+]"""
+CHART_DRAWN = f"() => ({CHART_POINTS})().some(c => c.points > 0 && c.drawn > 0)"
+SCRIPT_DONE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"  # no 'Running' indicator
 
 
 def _free_port() -> int:
@@ -75,10 +85,11 @@ def settle(page: object, charts: bool = True) -> None:
     """Wait until the script run is over: the page's charts drawn and no 'Running' indicator."""
     page.wait_for_selector("h1", timeout=60_000)  # type: ignore[attr-defined]
     if charts:
-        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000, polling=200
-    )
+        page.wait_for_selector(  # type: ignore[attr-defined]
+            '[data-testid="stPlotlyChart"] .main-svg, [data-testid="stVegaLiteChart"] svg.marks',
+            timeout=60_000,
+        )
+    page.wait_for_function(SCRIPT_DONE, timeout=60_000, polling=200)  # type: ignore[attr-defined]
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
 
 

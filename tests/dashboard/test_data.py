@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -28,6 +29,22 @@ def _facts() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     )
     channels = pd.DataFrame({"channel_sk": [1, 2], "channel": ["web", "app"]})
     return orders, customers, channels
+
+
+def test_a_lakes_counted_orders_are_computed_once_per_version_of_its_tables(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    lake = data.Lake(str(tmp_path))
+    for name, df in zip(data.COUNTED_FROM, _facts(), strict=True):
+        write_deltalake(lake.uri("gold", name), df)
+    data._counted_orders_at.cache_clear()
+    first = data.lake_counted_orders(lake)
+    first["order_id"] = 0  # a caller's change stays the caller's
+    again = data.lake_counted_orders(lake)
+    assert data._counted_orders_at.cache_info().hits == 1 and list(again["order_id"]) == [1, 2, 3]
+    more = _facts()[0].assign(order_id=[6, 7, 8, 9, 10])
+    write_deltalake(lake.uri("gold", "fact_orders"), more, mode="append")  # a new version: computed again
+    assert sorted(data.lake_counted_orders(lake)["order_id"]) == [1, 2, 3, 6, 7, 8]
 
 
 def test_counted_orders_are_gold_daily_sales_orders_with_country_as_of_the_order() -> None:
@@ -143,3 +160,27 @@ def test_labels_of_days_close_together_are_on_different_rows() -> None:
     placed = {(a.x, a.y) for a in fig.layout.annotations}
     assert len(placed) == 5, "each label at its own place"
     assert len(fig.layout.shapes) == 5
+
+
+def test_the_overviews_vega_lite_chart_has_each_day_and_each_marked_day() -> None:
+    from lakehouse.dashboard.figures import daily_revenue_and_orders_spec
+
+    calendar = pd.DataFrame({"date": pd.to_datetime(["2025-11-27", "2025-11-28", "2026-01-01"]).date,
+                             "holiday_name": ["Thanksgiving", "Black Friday", "New Year's Day"]})  # fmt: skip
+    daily = pd.DataFrame(
+        {"date": pd.date_range("2025-11-24", "2025-11-30"), "revenue": [10.5] * 7, "orders": 2}
+    )
+    spec = daily_revenue_and_orders_spec(daily, calendar)
+    assert [v["day"] for v in spec["data"]["values"]] == [f"2025-11-{d}" for d in range(24, 31)]
+    assert spec["data"]["values"][0] == {"day": "2025-11-24", "revenue": 10.5, "orders": 2}
+    bars, line = spec["layer"][0]["layer"]
+    assert bars["mark"]["type"] == "bar" and bars["encoding"]["y"]["field"] == "revenue"
+    assert line["mark"]["type"] == "line" and line["encoding"]["y"]["field"] == "orders"
+    rules, labels = spec["layer"][1:]
+    # Only the days shown are marked (New Year's Day is outside), each label on its own row.
+    assert rules["data"]["values"] == labels["data"]["values"]
+    assert [(m["day"], m["name"]) for m in labels["data"]["values"]] == [
+        ("2025-11-27", "Thanksgiving"), ("2025-11-28", "Black Friday"),
+    ]  # fmt: skip
+    assert len({m["row"] for m in labels["data"]["values"]}) == 2
+    assert len(daily_revenue_and_orders_spec(daily, None)["layer"]) == 1, "nothing to mark without a calendar"
