@@ -666,10 +666,27 @@ def land_source(
         return start_landing(pool, source, files, staging, expected_sheets)()
 
 
+def _exit_with_the_job() -> None:
+    """In a landing worker: exit as soon as the job that started it is gone. A job killed with SIGKILL
+    cannot shut its pool down, and its workers (and the fork server waiting on them) would idle on."""
+    import multiprocessing.connection
+    import threading
+
+    job = multiprocessing.parent_process()  # the job, whose end of a pipe closes when it dies
+    if job is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([job.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-the-job", daemon=True).start()
+
+
 def landing_pool() -> ProcessPoolExecutor:
     """Worker processes for landing. Parsing is mostly Python: in threads it would contend for the
     interpreter lock with the job's own thread (validation is Python too), and each would wait on the
     other. Forked by a fork server, which is safe beside the engine's threads."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["lakehouse.bronze.landing"])
-    return ProcessPoolExecutor(LANDING_WORKERS, mp_context=ctx)
+    return ProcessPoolExecutor(LANDING_WORKERS, mp_context=ctx, initializer=_exit_with_the_job)

@@ -294,6 +294,23 @@ def _comparable(root: Path, name: str) -> pd.DataFrame:
     return df.sort_values(list(df.columns)).reset_index(drop=True)
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid`, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        found = children.get(todo.pop(), [])
+        out += found
+        todo += found
+    return out
+
+
 def test_a_killed_run_rerun_gives_the_same_tables(tmp_path: Path, spark: object) -> None:
     generate(str(tmp_path / "ref"), _settings_tiny(), days=3)  # type: ignore[arg-type]
     shutil.copytree(tmp_path / "ref" / "bronze", tmp_path / "killed" / "bronze")
@@ -310,9 +327,15 @@ def test_a_killed_run_rerun_gives_the_same_tables(tmp_path: Path, spark: object)
         and not (tmp_path / "killed" / "silver" / "order_items" / "_delta_log").exists()
     ):
         time.sleep(0.05)
+    helpers = _descendants(job.pid)  # its landing workers and their fork server
     job.kill()
     job.wait()
     assert not (tmp_path / "killed" / "silver" / "_ingest_ledger").exists(), "killed before the end"
+    deadline = time.time() + 15
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in helpers):
+        time.sleep(0.2)
+    left = [pid for pid in helpers if Path(f"/proc/{pid}").exists()]
+    assert helpers and not left, f"the killed job's processes {left} outlived it"
     bronze_to_silver(spark, cfg_for(tmp_path / "killed"), "rerun", validate=False)  # type: ignore[arg-type]
     compared = [n for n in [*SILVER, "quarantine"] if (tmp_path / "ref" / "silver" / n).exists()]
     assert len(compared) >= 10
