@@ -53,10 +53,10 @@ def daily_revenue_and_orders_spec(
     marks = [
         {"day": d.strftime("%Y-%m-%d"), "name": n, "row": lvl} for d, n, lvl in marked_days(daily, calendar)
     ]
-    x = {"field": "day", "type": "temporal", "timeUnit": "yearmonthdate", "title": "Day",
-         "axis": {"format": "%b %d", "labelAngle": 0}}  # fmt: skip
+    day = {"field": "day", "type": "temporal", "timeUnit": "yearmonthdate"}
+    x = {**day, "title": "Day", "axis": {"format": "%b %d", "labelAngle": 0}}
     series = {"domain": ["Revenue ($)", "Orders"], "range": [REVENUE, ORDERS]}
-    tooltip = [{"field": "day", "type": "temporal", "timeUnit": "yearmonthdate", "title": "Day"},
+    tooltip = [{**day, "title": "Day"},
                {"field": "revenue", "type": "quantitative", "format": "$,.2f", "title": "Revenue"},
                {"field": "orders", "type": "quantitative", "format": ",d", "title": "Orders"}]  # fmt: skip
     layers: list[dict[str, Any]] = [
@@ -75,9 +75,9 @@ def daily_revenue_and_orders_spec(
     if marks:
         layers += [
             {"data": {"values": marks}, "mark": {"type": "rule", "strokeDash": [2, 3], "color": PEAK_LINE},
-             "encoding": {"x": {"field": "day", "type": "temporal", "timeUnit": "yearmonthdate"}}},
+             "encoding": {"x": day}},
             {"data": {"values": marks}, "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 11, "color": PEAK_TEXT},
-             "encoding": {"x": {"field": "day", "type": "temporal", "timeUnit": "yearmonthdate"},
+             "encoding": {"x": day,
                           "y": {"field": "row", "type": "quantitative", "scale": {"domain": [-0.5, 9.5], "reverse": True}, "axis": None},
                           "text": {"field": "name"}}},
         ]  # fmt: skip

@@ -73,6 +73,15 @@ def _probe(tmp: Path, conf: Path, *args: str, extra: dict[str, str] | None = Non
     return json.loads(found[-1][len("PROBE ") :]), text
 
 
+def _built_at_once(tmp_path: Path, days: int, step: str) -> Path:
+    """The reference: the world's first `days` days generated at once and built by one `lakehouse run`."""
+    once = tmp_path / "once"
+    conf = _conf(tmp_path / "once.yaml", once)
+    assert main(["generate", "--conf", str(conf), "--days", str(days), "--quiet"]) == 0
+    assert main(["run", step, "--conf", str(conf), "--quiet"]) == 0
+    return once
+
+
 def test_the_dags_import_cleanly_and_parse_without_heavy_work(tmp_path: Path) -> None:
     conf = _conf(tmp_path / "lake.yaml", tmp_path / "lake")
     sensor = _conf(tmp_path / "sensor.yaml", tmp_path / "lake", orchestration={"arrival": "sensor"})
@@ -156,11 +165,7 @@ def test_a_backfill_gives_the_tables_of_one_run_and_any_day_can_be_rerun(tmp_pat
     weekly = "\n".join(t for p, t in logs.items() if "lakehouse_weekly" in str(p))
     assert "silver.inventory_snapshots" in weekly and "Maintaining the tables" in weekly
 
-    once = tmp_path / "once"
-    once_conf = _conf(tmp_path / "once.yaml", once)
-    assert main(["generate", "--conf", str(once_conf), "--days", "2", "--quiet"]) == 0
-    assert main(["run", "all", "--conf", str(once_conf), "--quiet"]) == 0
-    assert differences(lake, once, skip=RUN_LOGS) == {}
+    assert differences(lake, _built_at_once(tmp_path, 2, "all"), skip=RUN_LOGS) == {}
 
 
 def test_a_blocked_expectation_fails_its_task_for_good_and_stops_the_day(tmp_path: Path) -> None:
@@ -207,8 +212,4 @@ def test_the_spark_submit_runner_submits_bronze_to_silver_to_jvm_spark(tmp_path:
     assert "--master local[2]" in log and "jobs/bronze_to_silver.py" in log
     assert "engine classic" in log, "the job ran on JVM Spark"
 
-    once = tmp_path / "once"
-    once_conf = _conf(tmp_path / "once.yaml", once)
-    assert main(["generate", "--conf", str(once_conf), "--days", "1", "--quiet"]) == 0
-    assert main(["run", "bronze-to-silver", "--conf", str(once_conf), "--quiet"]) == 0
-    assert differences(lake, once, skip=RUN_LOGS) == {}
+    assert differences(lake, _built_at_once(tmp_path, 1, "bronze-to-silver"), skip=RUN_LOGS) == {}

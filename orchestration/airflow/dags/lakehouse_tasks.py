@@ -54,12 +54,16 @@ def default_args() -> dict[str, Any]:
     }
 
 
+def _logical_date(d: dt.date, monday: bool) -> dt.datetime:
+    """Midnight UTC of day `d`, or of the Monday of its week."""
+    d -= dt.timedelta(days=d.weekday() if monday else 0)
+    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+
+
 def start_date(monday: bool = False) -> dt.datetime:
     """The first logical date: the generator's first day, so a simulated world and the DAG agree (or
     the Monday of its week, for the weekly DAG)."""
-    d = settings().generator.start_date
-    d -= dt.timedelta(days=d.weekday() if monday else 0)
-    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+    return _logical_date(settings().generator.start_date, monday)
 
 
 def end_date(monday: bool = False) -> dt.datetime | None:
@@ -69,10 +73,7 @@ def end_date(monday: bool = False) -> dt.datetime | None:
     cfg = settings()
     if cfg.orchestration.arrival != "simulate":
         return None
-    g = cfg.generator
-    d = g.start_date + dt.timedelta(days=g.days - 1)
-    d -= dt.timedelta(days=d.weekday() if monday else 0)
-    return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+    return _logical_date(cfg.generator.start_date + dt.timedelta(days=cfg.generator.days - 1), monday)
 
 
 def cli() -> list[str]:
