@@ -30,7 +30,7 @@ from generators.dirty import Defect, inject_table
 from generators.history import HistoryExport, MonthExport
 from generators.incidents import RENAMED, Incident, plan
 from generators.pools import Pools, build_pools
-from generators.state import WorldState, load_state, prune_state, save_state
+from generators.state import TABLES, WorldState, load_state, prune_state, save_state, save_tables
 from generators.world import DayOutput, day_number, initial_state, rng_for, simulate_day, to_date
 from lakehouse.bronze.contract import SOURCES, daily_file, history_file, inventory_file, warehouse_ids
 from lakehouse.core import storage
@@ -38,6 +38,7 @@ from lakehouse.core.config import GeneratorConfig
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DAYS = 7
+EARLY_TABLES = tuple(name for name in TABLES if name != "late_lines")
 
 
 class GeneratorError(RuntimeError):
@@ -187,7 +188,7 @@ def generate(
         # rewrites the days after it with the same bytes.
         if p.checkpoint is not None:
             p.checkpoint.late_lines = held
-            save_state(bronze, p.checkpoint)
+            save_state(bronze, p.checkpoint, EARLY_TABLES)
             prune_state(bronze, p.checkpoint.next_day)
         summary.days.append(label)
         log.info("generated %s", label)
@@ -224,6 +225,9 @@ def generate(
             # Only checkpoint days keep a copy of the world (copying it every day costs more than the day).
             keep = i == days - 1 or i % CHECKPOINT_DAYS == CHECKPOINT_DAYS - 1
             checkpoint = (_snapshot(state) if pool else state) if keep else None
+            if checkpoint is not None:
+                # Saved while the workers build the clickstream; only the held lines must wait for it.
+                save_tables(bronze, checkpoint, EARLY_TABLES)
             pending.append(_PendingDay(k, checkpoint, click, defects, files))
             while len(pending) > (workers if pool else 0):  # days in flight
                 done = pending.popleft()
