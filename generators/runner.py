@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ from lakehouse.core.config import GeneratorConfig
 log = logging.getLogger(__name__)
 CHECKPOINT_DAYS = 7
 EARLY_TABLES = tuple(name for name in TABLES if name != "late_lines")
+_MonthWritten = tuple[str, list[dict[str, object]], list[str]]  # a history month: label, files, defect kinds
 
 
 class GeneratorError(RuntimeError):
@@ -80,13 +82,16 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-class _Done:
+T = TypeVar("T")
+
+
+class _Done(Generic[T]):
     """A finished result that looks like a Future, for running without worker processes."""
 
-    def __init__(self, value: ClickDay) -> None:
+    def __init__(self, value: T) -> None:
         self._value = value
 
-    def result(self) -> ClickDay:
+    def result(self) -> T:
         return self._value
 
 
@@ -94,7 +99,7 @@ class _Done:
 class _PendingDay:
     day: int
     checkpoint: WorldState | None  # the world at the end of this day, to save once its clickstream is written
-    click: Future[ClickDay] | _Done
+    click: Future[ClickDay] | _Done[ClickDay]
     defects: list[Defect]
     files: list[dict[str, object]]
 
@@ -189,14 +194,15 @@ def generate(
         if p.checkpoint is not None:
             p.checkpoint.late_lines = held
             save_state(bronze, p.checkpoint, EARLY_TABLES)
-            prune_state(bronze, p.checkpoint.next_day)
+            later = (q.checkpoint.next_day for q in pending if q.checkpoint is not None)
+            prune_state(bronze, p.checkpoint.next_day, later)
         summary.days.append(label)
         log.info("generated %s", label)
         if progress:
             progress(label, len(summary.days), days)
 
     if state.next_day < day_number(dt.date.fromisoformat(state.meta["start_date"])):
-        _write_history(bronze, state, pools, summary, progress)
+        _write_history(bronze, state, pools, summary, progress, workers)
         save_state(bronze, state)
         prune_state(bronze, state.next_day)
 
@@ -247,24 +253,44 @@ def _write_history(
     pools: Pools,
     summary: Summary,
     progress: Callable[[str, int, int], None] | None,
+    workers: int,
 ) -> None:
     """Simulate the days from opening to the day before the first daily file and write them as the
-    monthly files of a one-time export, each month with its manifest."""
+    monthly files of a one-time export, each month with its manifest. The days are simulated one after
+    another here while a worker process writes the months (a month's files cost about as much as
+    simulating half of it)."""
     start = day_number(dt.date.fromisoformat(state.meta["start_date"]))
     export = HistoryExport()
     total = start - state.next_day
-    while state.next_day < start:
-        out = simulate_day(state, pools, None)
-        export.add(out)
-        done = total - (start - state.next_day)
-        for month in export.complete(state.next_day, final=state.next_day == start):
-            _write_month(bronze, state.meta, month, summary)
-        if progress and (done % 7 == 0 or done == total):
-            progress(f"history {to_date(out.day):%Y-%m}", done, total)
+    pool = _pool(1) if workers > 1 else None
+    written: deque[Future[_MonthWritten] | _Done[_MonthWritten]] = deque()
+
+    def record(month: _MonthWritten) -> None:
+        label, files, kinds = month
+        summary.add_written(files, kinds)
+        summary.history.append(label)
+
+    try:
+        while state.next_day < start:
+            out = simulate_day(state, pools, None)
+            export.add(out)
+            done = total - (start - state.next_day)
+            for month in export.complete(state.next_day, final=state.next_day == start):
+                args = (bronze, dict(state.meta), month)
+                written.append(pool.submit(_write_month, *args) if pool else _Done(_write_month(*args)))
+                while len(written) > 1:  # one month in the worker, the next one collecting here
+                    record(written.popleft().result())
+            if progress and (done % 7 == 0 or done == total):
+                progress(f"history {to_date(out.day):%Y-%m}", done, total)
+        while written:
+            record(written.popleft().result())
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     log.info("generated the history export: %s", ", ".join(summary.history))
 
 
-def _write_month(bronze: str, meta: dict, month: MonthExport, summary: Summary) -> None:  # type: ignore[type-arg]
+def _write_month(bronze: str, meta: dict, month: MonthExport) -> _MonthWritten:  # type: ignore[type-arg]
     seed = int(meta["seed"])
     rates: dict[str, float] = meta["rates"] if meta.get("dirty") else {}
     label = f"{month.year}-{month.month:02d}"
@@ -293,7 +319,6 @@ def _write_month(bronze: str, meta: dict, month: MonthExport, summary: Summary) 
             defects,
             files,
         )
-    summary.add_written(files, [d.kind for d in defects])
     head = {
         "day": month.last_day.isoformat(),
         "history": label,
@@ -304,7 +329,7 @@ def _write_month(bronze: str, meta: dict, month: MonthExport, summary: Summary) 
         storage.join(bronze, "_manifest", f"manifest_history_{label}.json"),
         manifest_bytes(head, files, [d.to_json_text() for d in defects]),
     )
-    summary.history.append(label)
+    return label, files, [d.kind for d in defects]
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -84,10 +84,12 @@ def load_state(bronze: str) -> WorldState | None:
     return WorldState(meta=meta, **tables)
 
 
-def prune_state(bronze: str, keep_day: int) -> None:
-    """Remove table snapshots of days other than the current one (they are only crash insurance)."""
+def prune_state(bronze: str, keep_day: int, in_flight: Iterable[int] = ()) -> None:
+    """Remove table snapshots of days other than the current one (they are only crash insurance), but
+    those of checkpoints `in_flight` (saved ahead of their meta.json)."""
+    keep = {keep_day, *in_flight}
     for uri in storage.list_files(state_uri(bronze)):
         name = uri.rsplit("/", 1)[-1]
         parts = name.split(".")
-        if len(parts) == 3 and parts[2] == SUFFIX and parts[1].isdigit() and int(parts[1]) != keep_day:
+        if len(parts) == 3 and parts[2] == SUFFIX and parts[1].isdigit() and int(parts[1]) not in keep:
             storage.delete(uri)

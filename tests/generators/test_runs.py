@@ -50,6 +50,15 @@ def test_continuing_later_writes_the_same_files_as_one_run(tmp_path: Path) -> No
     assert new_files and not any(d in k for k in new_files for d in old_days)
 
 
+def test_a_run_whose_last_two_days_are_checkpoints_continues(tmp_path: Path) -> None:
+    """8 days: the seventh and the last are checkpoints, both saved while their clickstream is still
+    being built; saving the seventh must not remove the tables of the eighth."""
+    _run(tmp_path / "once", 9, workers=2)
+    _run(tmp_path / "split", 8, workers=2)
+    _run(tmp_path / "split", 1, workers=2)
+    assert file_hashes(tmp_path / "split") == file_hashes(tmp_path / "once")
+
+
 def _days(start: dt.date, offset: int, n: int) -> list[str]:
     return [(start + dt.timedelta(days=offset + i)).isoformat() for i in range(n)]
 
