@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from pipeline import busy_seconds  # noqa: E402
 
 
 def _proc_cpu_and_peak(pid: int) -> tuple[float, float]:
@@ -55,15 +58,19 @@ def child(root: str, days: int) -> None:
     files = [f for f in files if (file_date(f.path) - first).days < days]
     staging = tempfile.mkdtemp(prefix="bench-landing-")
     jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid()  # type: ignore[attr-defined]
+    jvm_before, _ = _proc_cpu_and_peak(jvm_pid)
+    busy = busy_seconds()
     started = time.perf_counter()
     landed = land_on_engine(spark, "clickstream", files, staging)
     seconds = time.perf_counter() - started
+    busy = busy_seconds() - busy
     jvm_cpu, jvm_peak = _proc_cpu_and_peak(jvm_pid)
     own = resource.getrusage(resource.RUSAGE_SELF)
     print("RESULT " + json.dumps({
         "files": len(files), "bytes": sum(f.size for f in files), "rows": landed.rows, "seconds": seconds,
         "executors": len(landed.landed_by), "driver_python_cpu": own.ru_utime + own.ru_stime,
         "driver_python_peak_mib": own.ru_maxrss / 1024, "driver_jvm_cpu": jvm_cpu, "driver_jvm_peak_mib": jvm_peak,
+        "driver_jvm_landing_cpu": jvm_cpu - jvm_before, "cores_busy": busy / seconds,
     }))  # fmt: skip
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -105,7 +112,8 @@ def main() -> int:
                         f"{r['rows']:,} rows in {r['seconds']:.1f} s ({r['bytes'] / 2**20 / r['seconds']:.1f} MiB/s) "
                         f"by {r['executors']} executor(s); driver: Python {r['driver_python_cpu']:.1f} CPU-s, "
                         f"{r['driver_python_peak_mib']:,.0f} MiB; JVM {r['driver_jvm_cpu']:.1f} CPU-s, "
-                        f"{r['driver_jvm_peak_mib']:,.0f} MiB",
+                        f"{r['driver_jvm_peak_mib']:,.0f} MiB ({r['driver_jvm_landing_cpu']:.1f} CPU-s while landing); "
+                        f"{r['cores_busy']:.2f} of the machine's {os.cpu_count()} cores busy while landing",
                         flush=True,
                     )
                 med = {k: statistics.median(r[k] for r in results) for k in results[0]}

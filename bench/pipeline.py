@@ -44,16 +44,16 @@ def _run(cmd: list[str]) -> tuple[float, float, float, str]:
         "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print('BENCH', s, u.ru_maxrss / 1024, p.returncode, u.ru_utime + u.ru_stime)\n"
     ), *cmd]  # fmt: skip
-    busy = _busy_seconds()
+    busy = busy_seconds()
     out = subprocess.run(wrapped, capture_output=True, text=True, cwd=REPO)
-    busy = _busy_seconds() - busy
+    busy = busy_seconds() - busy
     line = [x for x in out.stdout.splitlines() if x.startswith("BENCH")][-1].split()
     if line[3] != "0":
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return float(line[1]), float(line[2]), busy if busy > 0 else float(line[4]), out.stdout
 
 
-def _busy_seconds() -> float:
+def busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy (Linux), or 0 where that is unknown. It counts the
     landing workers, which the run's own usage misses (they are not its direct children)."""
     try:
