@@ -201,13 +201,14 @@ def generate(
         if progress:
             progress(label, len(summary.days), days)
 
-    if state.next_day < day_number(dt.date.fromisoformat(state.meta["start_date"])):
-        _write_history(bronze, state, pools, summary, progress, workers)
-        save_state(bronze, state)
-        prune_state(bronze, state.next_day)
-
-    pool = _pool(workers) if workers > 1 and days > 1 else None
+    history = state.next_day < first_daily
+    # One pool for the history's months and the days' clickstream (starting workers is not free).
+    pool = _pool(workers) if workers > 1 and (days > 1 or history) else None
     try:
+        if history:
+            _write_history(bronze, state, pools, summary, progress, pool)
+            save_state(bronze, state)
+            prune_state(bronze, state.next_day)
         for i in range(days):
             k = state.next_day
             today = tuple(i for i in planned if i.touches(k))
@@ -253,7 +254,7 @@ def _write_history(
     pools: Pools,
     summary: Summary,
     progress: Callable[[str, int, int], None] | None,
-    workers: int,
+    pool: ProcessPoolExecutor | None,
 ) -> None:
     """Simulate the days from opening to the day before the first daily file and write them as the
     monthly files of a one-time export, each month with its manifest. The days are simulated one after
@@ -262,7 +263,6 @@ def _write_history(
     start = day_number(dt.date.fromisoformat(state.meta["start_date"]))
     export = HistoryExport()
     total = start - state.next_day
-    pool = _pool(1) if workers > 1 else None
     written: deque[Future[_MonthWritten] | _Done[_MonthWritten]] = deque()
 
     def record(month: _MonthWritten) -> None:
@@ -270,23 +270,19 @@ def _write_history(
         summary.add_written(files, kinds)
         summary.history.append(label)
 
-    try:
-        while state.next_day < start:
-            out = simulate_day(state, pools, None)
-            export.add(out)
-            done = total - (start - state.next_day)
-            for month in export.complete(state.next_day, final=state.next_day == start):
-                args = (bronze, dict(state.meta), month)
-                written.append(pool.submit(_write_month, *args) if pool else _Done(_write_month(*args)))
-                while len(written) > 1:  # one month in the worker, the next one collecting here
-                    record(written.popleft().result())
-            if progress and (done % 7 == 0 or done == total):
-                progress(f"history {to_date(out.day):%Y-%m}", done, total)
-        while written:
-            record(written.popleft().result())
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
+    while state.next_day < start:
+        out = simulate_day(state, pools, None)
+        export.add(out)
+        done = total - (start - state.next_day)
+        for month in export.complete(state.next_day, final=state.next_day == start):
+            args = (bronze, dict(state.meta), month)
+            written.append(pool.submit(_write_month, *args) if pool else _Done(_write_month(*args)))
+            while len(written) > 1:  # one month in a worker, the next one collecting here
+                record(written.popleft().result())
+        if progress and (done % 7 == 0 or done == total):
+            progress(f"history {to_date(out.day):%Y-%m}", done, total)
+    while written:
+        record(written.popleft().result())
     log.info("generated the history export: %s", ", ".join(summary.history))
 
 

@@ -59,6 +59,9 @@ def _probe(tmp: Path, conf: Path, *args: str, extra: dict[str, str] | None = Non
         "AIRFLOW_HOME": str(tmp / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "orchestration" / "airflow" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The scheduler, the API server, the DAG processor and the CLI share one SQLite file: a writer
+        # waits up to a minute for the lock instead of 5 s (CI's load made `backfill create` fail).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp / 'airflow' / 'airflow.db'}?timeout=60",
         "LAKEHOUSE_CONF": str(conf),
         "LAKEHOUSE_CLI": str(Path(sys.executable).parent / "lakehouse"),
         **(extra or {}),
