@@ -108,10 +108,15 @@ def write_parts(uri: str, parts: list[bytes | memoryview]) -> None:
     temp file, then rename; object stores publish an object on close)."""
     if is_local(uri):
         path = local_path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        # Created as open() creates files (0666 less the umask), not 0600 as mkstemp would.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # Created as open() creates files (0666 less the umask), not 0600 as mkstemp would. The folder
+        # is made only when missing: most writes go to one that exists (a generated day writes hundreds).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.writelines(parts)

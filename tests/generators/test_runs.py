@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime as dt
+import resource
+import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from generators import runner
 from generators.runner import GeneratorError, generate
 from tests.conftest import file_hashes, small_settings
 
@@ -109,8 +114,6 @@ def test_a_killed_run_is_simply_run_again(
 ) -> None:
     """Killed while writing day 9 (after the day-7 checkpoint, with day 9's hour files half done): the
     next run continues from the checkpoint and ends with the same files as an uninterrupted run."""
-    import generators.runner as runner
-
     settings = dataclasses.replace(small_settings(), **TINY)
     generate(str(tmp_path / "ref"), settings, days=9, workers=workers)
     real = runner.write_click_day
@@ -136,6 +139,28 @@ def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path: Path) ->
     generate(str(tmp_path / "one"), settings, days=9, workers=1)
     generate(str(tmp_path / "two"), settings, days=9, workers=2)
     assert file_hashes(tmp_path / "one") == file_hashes(tmp_path / "two")
+
+
+def _refaults_of_a_freed_block() -> tuple[int, str]:
+    """Page faults of touching a 100 MiB block again after freeing it, and Arrow's allocator."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    faults = []
+    for _ in range(2):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        block = libc.malloc(100 << 20)
+        ctypes.memset(block, 1, 100 << 20)
+        libc.free(block)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return faults[1], pa.default_memory_pool().backend_name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_worker_processes_keep_freed_memory_for_the_next_part() -> None:
+    # By default glibc unmaps a freed 100 MiB block, so touching it again faults 25,600 pages.
+    with runner._pool(2) as pool:
+        faults, backend = pool.submit(_refaults_of_a_freed_block).result()
+    assert faults < 1000 and backend == "system"
 
 
 def test_busy_days_are_written_in_parts_with_an_exact_manifest(
