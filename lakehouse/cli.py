@@ -19,6 +19,7 @@ from lakehouse.core.config import Config, ConfigError, describe, load_config
 from lakehouse.core.engines import EngineError, get_spark, resolve_engine
 from lakehouse.core.jars import JarsError
 from lakehouse.core.log import new_run_id, setup_logging
+from lakehouse.pipeline import add_job_options
 from lakehouse.quality.gates import SuiteError
 
 EXIT_NOT_YET = exits.TRY_LATER  # `lakehouse arrived` before the day's files are all there
@@ -105,30 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("step", choices=["bronze-to-silver", "silver-to-gold", "all"])
     _common(r, engine=True)
-    r.add_argument(
-        "--log-level", default="WARNING", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    r.add_argument("--quiet", action="store_true", help="no progress lines on a terminal")
+    add_job_options(r, log_level="WARNING", holder="a step")
     r.add_argument(
         "--full", action="store_true", help="silver-to-gold: rebuild even if silver has not changed"
-    )
-    r.add_argument(
-        "--skip-validation",
-        action="store_true",
-        help="emergencies only: publish without running the expectation suites (recorded in the run log)",
-    )
-    r.add_argument(
-        "--allow-rejected",
-        action="store_true",
-        help="exit 0 even when bronze files were rejected whole (by default such a run exits 3)",
-    )
-    r.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="if another run of a step holds the lake, wait up to this long for it (default 0: exit at "
-        "once with code 75)",
     )
     r.add_argument(
         "--watch",

@@ -35,8 +35,14 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--engine", choices=["auto", "embedded", "remote", "classic"], help="overrides engine.mode"
     )
+    add_job_options(p)
+    return p
+
+
+def add_job_options(p: argparse.ArgumentParser, log_level: str = "INFO", holder: str = "this job") -> None:
+    """The options of a pipeline run, shared by the jobs and `lakehouse run` (which passes them on)."""
     p.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-level", default=log_level, type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on a terminal")
     p.add_argument(
@@ -49,7 +55,7 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="if another run of this job holds the lake, wait up to this long for it (default 0: exit "
+        help=f"if another run of {holder} holds the lake, wait up to this long for it (default 0: exit "
         f"at once with code {EXIT_LOCKED})",
     )
     p.add_argument(
@@ -57,7 +63,6 @@ def job_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         action="store_true",
         help="emergencies only: publish without running the expectation suites (recorded in the run log)",
     )
-    return p
 
 
 def bronze_present(cfg) -> None:  # type: ignore[no-untyped-def]

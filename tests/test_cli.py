@@ -80,6 +80,17 @@ def test_generate_through_a_date_and_arrived_as_a_scheduler_uses_them(
         main(["generate", "--root", root, "--days", "1", "--through", "2026-01-07"])
 
 
+def test_run_takes_every_option_of_the_jobs_it_runs() -> None:
+    from lakehouse.cli import build_parser
+    from lakehouse.pipeline import job_arguments
+
+    def options(parser: Any) -> set[str]:
+        return {o for a in parser._actions for o in a.option_strings}
+
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    assert options(job_arguments("job", "")) <= options(run)
+
+
 def test_clean_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--root", str(tmp_path), "--clean", *ARGS]) == 0
     assert "No defects injected" in capsys.readouterr().out
