@@ -365,9 +365,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (mallo
 
 def _keep_freed_memory() -> None:
     """A worker allocates and frees arrays of the same sizes every part. By default glibc hands large
-    blocks back to the kernel on free (and Arrow's jemalloc decays them), so every part first-touches
-    its memory again: a page fault per 4 KiB, an eighth of a worker's CPU time. Kept, the next part
-    reuses them; a worker's peak memory is unchanged, it is only held until the pool ends."""
+    blocks back to the kernel on free (and Arrow's own allocator purges them), so every part touches
+    fresh memory again: a page fault per 4 KiB, about a tenth of a worker's CPU time. Kept, the next
+    part reuses them; a worker's peak memory is unchanged, it is only held until the pool ends."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: keep its defaults
