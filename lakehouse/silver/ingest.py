@@ -352,6 +352,7 @@ def _ingest_batch(
     out: list[tuple[SourceReport, list[LandedFile]]] = []
     ledger_rows: list[dict[str, object]] = []
     runs: list[dict[str, object]] = []
+    quarantined: list[DataFrame] = []  # every source's, written in one merge (one commit per batch)
     for source, source_files in by_source.items():
         t0 = time.perf_counter()
         landing = waits[source]()
@@ -365,9 +366,11 @@ def _ingest_batch(
         checks = (
             (gate, {**params, **quality.batch_band(typical.get(source), len(source_files))}) if gate else None
         )
-        sr, landed, outcomes = _ingest_source(
+        sr, landed, outcomes, bad = _ingest_source(
             spark, cfg, run_id, started_at, source, landing, staging, checks
         )
+        if bad is not None:
+            quarantined.append(bad)
         sr.seconds = round(time.perf_counter() - t0 + (landing.seconds if lander is not None else 0), 3)
         out.append((sr, landed))
         if progress:
@@ -382,6 +385,7 @@ def _ingest_batch(
         else:
             ledger_rows += _ledger_rows(landed, outcomes, run_id, started_at)
         log.info("%s: %s", source, asdict(sr))
+    _write_quarantine(spark, root, quarantined)
     write_table(spark.createDataFrame(runs, BATCHES_SCHEMA), silver_uri(root, INGEST_BATCHES), mode="append")
     # The ledger last: a run killed before this point takes the same files in again next time.
     if ledger_rows:
@@ -404,9 +408,9 @@ def _ingest_source(
     landing: Landed,
     staging: str,
     checks: tuple[quality.Gate, dict[str, object]] | None = None,
-) -> tuple[SourceReport, list[LandedFile], dict[str, dict[str, int]]]:
-    """Type, classify, validate and merge one source's landed batch. Returns its report, its files, and
-    each file's rows by outcome (for the ledger)."""
+) -> tuple[SourceReport, list[LandedFile], dict[str, dict[str, int]], DataFrame | None]:
+    """Type, classify, validate and merge one source's landed batch. Returns its report, its files,
+    each file's rows by outcome (for the ledger), and its quarantined rows (written by the batch)."""
     contract = SOURCES[source]
     landed = landing.files
     sr = SourceReport(source, files=len(landed), validation="passed" if checks else "skipped")
@@ -414,7 +418,7 @@ def _ingest_source(
     sr.files_rejected = sum(lf.status == "rejected" for lf in landed)
     sr.rows_read = landing.rows
     if not landing.rows:
-        return sr, landed, {}
+        return sr, landed, {}, None
 
     raw = landing.records(spark)
     if contract.format == "jsonl":
@@ -485,10 +489,8 @@ def _ingest_source(
 
     if checks is not None:
         checks[0].ready()  # a malformed suite fails the run here, before this source writes anything
-    _write_quarantine(
-        spark, cfg.root, batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at,
-        has_rows=sr.rows_quarantined > 0,
-    )  # fmt: skip
+    bad = quarantine_rows(batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at)
+    bad = bad if sr.rows_quarantined else None
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
     batches = {}
@@ -502,7 +504,7 @@ def _ingest_source(
         # Held back: no silver table of this source changes, and the batches stay for inspection.
         sr.rows_held, sr.rows_written = sr.rows_written, 0
         _check_counts(sr, seen)
-        return sr, landed, outcomes
+        return sr, landed, outcomes, bad
     # Counted from the tables' logs (the row count of every data file): no query on any engine.
     before = row_count(spark, primary.uri(cfg.root))
     for table, rows in batches.values():
@@ -552,7 +554,7 @@ def _ingest_source(
         log.warning(
             "%s: %d row(s) of re-exported files replaced the ones silver held", source, sr.rows_updated
         )
-    return sr, landed, outcomes
+    return sr, landed, outcomes, bad
 
 
 def _check_counts(sr: SourceReport, seen: int) -> None:
@@ -848,16 +850,9 @@ def resolve_quarantine(
     )  # fmt: skip
 
 
-def _write_quarantine(
-    spark: SparkSession,
-    root: str,
-    bad: DataFrame,
-    source: str,
-    run_id: str,
-    at: dt.datetime,
-    has_rows: bool | None = None,
-) -> None:
-    rows = bad.select(
+def quarantine_rows(bad: DataFrame, source: str, run_id: str, at: dt.datetime) -> DataFrame:
+    """Quarantined rows as the quarantine table keeps them: address, raw text and reasons."""
+    return bad.select(
         F.lit(source).alias("source"),
         F.col("_file").alias("file"),
         F.col("_sheet").alias("sheet"),
@@ -868,7 +863,14 @@ def _write_quarantine(
         F.lit(at).cast("timestamp").alias("quarantined_at"),
         *[F.lit(None).cast(t).alias(c) for c, t in QUARANTINE_RESOLUTION.items()],
     )
-    merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"), has_rows=has_rows)
+
+
+def _write_quarantine(spark: SparkSession, root: str, parts: list[DataFrame]) -> None:
+    """The batch's quarantined rows, every source's, in one merge: an address (file, sheet, row) is
+    inserted once, so a batch taken in again after a killed run adds nothing twice."""
+    if parts:
+        rows = functools.reduce(lambda a, b: a.unionByName(b), parts)
+        merge_insert_new(spark, rows, silver_uri(root, QUARANTINE), ("file", "sheet", "row"), has_rows=True)
 
 
 def _ledger_rows(

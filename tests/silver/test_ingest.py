@@ -77,6 +77,18 @@ def test_quarantine_holds_exactly_the_defects_that_must_be_quarantined(ingested:
     assert (q["raw"].str.len() > 0).all() and q["run_id"].eq("test-run-1").all()
 
 
+def test_a_batch_writes_every_sources_quarantine_in_one_commit(ingested: Bronze) -> None:
+    # One merge per batch, not one per source: each is a query and a commit, and a JVM engine pays
+    # about a second for each.
+    q = silver(ingested.root, "quarantine")
+    batches = silver(ingested.root, "ingest_batches")
+    quarantining = batches[batches["rows_quarantined"] > 0]
+    assert q["source"].nunique() >= 4 and quarantining["source"].nunique() == q["source"].nunique()
+    commits = DeltaTable(str(ingested.root / "silver" / "quarantine")).history()
+    writes = [c for c in commits if c["operation"] != "ADD COLUMNS"]
+    assert len(writes) == quarantining.groupby(["run_id", "batch"]).ngroups == 1, commits
+
+
 def _silver_row(root: Path, source: str, key: str) -> pd.DataFrame:
     table = {
         "customers": "customers_history",
