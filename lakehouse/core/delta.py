@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lakehouse.core import storage
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -82,6 +83,20 @@ def read_table(spark: SparkSession, uri: str, version: int | None = None) -> Dat
     if version is not None:
         reader = reader.option("versionAsOf", version)
     return reader.load(storage.spark_path(uri))
+
+
+def read_rows(uri: str, columns: Sequence[str]) -> pd.DataFrame | None:
+    """A small table's rows on the driver, read with delta-rs (no engine job: a JVM engine pays a second
+    or more for each, whatever the size): the jobs' bookkeeping, such as the ledger and the build log.
+    None when there is no table; a column the table lacks (written by an earlier version) is null."""
+    from deltalake import DeltaTable
+
+    if not table_exists(uri):
+        return None
+    table = DeltaTable(storage.spark_path(uri))
+    present = set(table.schema().to_arrow().names)
+    rows = table.to_pandas(columns=[c for c in columns if c in present])
+    return rows.assign(**{c: None for c in columns if c not in present})[list(columns)]
 
 
 def is_empty(df: DataFrame, has_rows: bool | None = None) -> bool:

@@ -31,6 +31,7 @@ from lakehouse.core.config import Config
 from lakehouse.core.delta import (
     materialize,
     merge_upsert,
+    read_rows,
     read_table,
     row_count,
     table_exists,
@@ -272,13 +273,12 @@ def silver_versions(root: str) -> dict[str, int | None]:
     return {name: table_version(t.uri(root)) for name, t in SILVER.items()}
 
 
-def last_build(spark: SparkSession, root: str) -> dict[str, int | None] | None:
+def last_build(root: str) -> dict[str, int | None] | None:
     """The silver versions the published gold was built from, if any."""
-    uri = storage.join(root, "gold", BUILD_LOG)
-    if not table_exists(uri):
+    builds = read_rows(storage.join(root, "gold", BUILD_LOG), ("built_at", "silver_versions"))
+    if builds is None or builds.empty:
         return None
-    row = read_table(spark, uri).orderBy(F.col("built_at").desc()).select("silver_versions").first()
-    return json.loads(row["silver_versions"]) if row else None
+    return json.loads(builds.sort_values("built_at").iloc[-1]["silver_versions"])
 
 
 def downstream(tables: set[str]) -> set[str]:
@@ -315,7 +315,7 @@ class StagedValidation:
             )
             return
         if self._params is None:
-            self._params = quality.job_parameters(self.cfg, quality.data_date(self.spark, root))
+            self._params = quality.job_parameters(self.cfg, quality.data_date(root))
         uri = GOLD[name].uri(root)
         previous = row_count(self.spark, uri)
         self.gate.validate("gold", name, df, {**self._params, "previous_rows": previous})
@@ -353,7 +353,7 @@ def silver_to_gold(
         log.warning("silver tables %s are missing under %s: run bronze_to_silver first", missing, root)
         return report
     versions = silver_versions(root)
-    previous = last_build(spark, root)
+    previous = last_build(root)
     if not full and previous == versions:
         report.nothing_new = True
         log.info("silver has not changed since the last gold build: no gold table changed")

@@ -665,15 +665,15 @@ def register_views(spark: SparkSession, root: str, layer: str) -> None:
             read_table(spark, t.uri(root)).createOrReplaceTempView(f"{layer}_{name}")
 
 
-def data_date(spark: SparkSession, root: str) -> dt.date:
+def data_date(root: str) -> dt.date:
     """The newest business date of the bronze files silver has taken in (today if none is dated). The
     history export counts only without daily files: its last month's file is dated the month's end,
     past the day before the first daily file that it really ends on."""
     from lakehouse.bronze.contract import HISTORY_MARK, file_date
-    from lakehouse.core.delta import read_table, table_exists
+    from lakehouse.core.delta import read_rows
 
-    uri = silver_uri(root, LEDGER)
-    paths = [r["path"] for r in read_table(spark, uri).select("path").collect()] if table_exists(uri) else []
+    ledger = read_rows(silver_uri(root, LEDGER), ("path",))
+    paths = [] if ledger is None else list(ledger["path"])
     daily = [p for p in paths if HISTORY_MARK not in p]
     dates = [d for d in map(file_date, daily or paths) if d]
     return max(dates) if dates else dt.date.today()
@@ -707,7 +707,7 @@ def validate_published(
 
     root = cfg.root
     gate = Gate.for_job(spark, cfg, run_id, "validate")
-    params = {**job_parameters(cfg, data_date(spark, root)), **batch_band(None, 0)}
+    params = {**job_parameters(cfg, data_date(root)), **batch_band(None, 0)}
     published_rows: dict[tuple[str, str], int] = {}
     cards = storage.join(root, "gold", DQ_SCORECARD)
     if table_exists(cards):

@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
@@ -40,6 +41,7 @@ from lakehouse.core.delta import (
     merge_insert_new,
     merge_latest,
     merge_upsert,
+    read_rows,
     read_table,
     row_count,
     sql_string,
@@ -161,14 +163,15 @@ def _primary(source: str) -> SilverTable:
     )
 
 
-def read_ledger(spark: SparkSession, root: str) -> dict[str, Seen]:
-    uri = silver_uri(root, LEDGER)
-    if not table_exists(uri):
+def read_ledger(root: str) -> dict[str, Seen]:
+    """What the ledger has seen of each file (a ledger from before mtimes has none: 0)."""
+    rows = read_rows(silver_uri(root, LEDGER), ("path", "size", "modified", "sha256"))
+    if rows is None:
         return {}
-    ledger = read_table(spark, uri)
-    modified = F.col("modified") if "modified" in ledger.columns else F.lit(0.0)  # ledgers from before mtimes
-    rows = ledger.select("path", "size", modified.alias("modified"), "sha256").collect()
-    return {r["path"]: Seen(r["size"], r["modified"] or 0.0, r["sha256"]) for r in rows}
+    return {
+        r.path: Seen(int(r.size), float(r.modified) if pd.notna(r.modified) else 0.0, r.sha256)
+        for r in rows.itertuples(index=False)
+    }
 
 
 def plan_batches(files: list[BronzeFile], max_files: int, max_bytes: int) -> list[list[BronzeFile]]:
@@ -223,7 +226,7 @@ def bronze_to_silver(
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     report = RunReport(run_id)
-    todo = discover(root, read_ledger(spark, root))
+    todo = discover(root, read_ledger(root))
     if not todo:
         report.nothing_new = True
         log.info("nothing new in %s/bronze: no table changed", root)
@@ -348,7 +351,7 @@ def _ingest_batch(
     if gate is not None:
         dates = [d for d in (file_date(f.path) for f in files) if d]
         params = quality.job_parameters(cfg, max(dates) if dates else dt.date.today())
-    typical = _typical_rows_per_file(spark, root)
+    typical = _typical_rows_per_file(root)
     out: list[tuple[SourceReport, list[LandedFile]]] = []
     ledger_rows: list[dict[str, object]] = []
     runs: list[dict[str, object]] = []
@@ -607,25 +610,21 @@ def _validated(
 RECENT_FILES = 30  # the files a batch's plausible size is judged against, per source
 
 
-def typical_rows_per_file(ledger: DataFrame, recent: int = RECENT_FILES) -> DataFrame:
-    """Per source, the median rows written per file over its `recent` latest daily files taken in. The
-    one-time history export (`*_history_YYYY-MM`, a month per file) is no measure of a day, and would make
-    every ordinary day after it look implausibly small."""
-    latest = Window.partitionBy("source").orderBy(F.col("ingested_at").desc(), F.col("path").desc())
-    return (
-        ledger.where((F.col("status") != "rejected") & ~F.col("path").contains(HISTORY_MARK))
-        .withColumn("_n", F.row_number().over(latest))
-        .where(F.col("_n") <= recent)
-        .groupBy("source")
-        .agg(F.percentile_approx("rows_written", 0.5).alias("rows_per_file"))
-    )
+def typical_rows_per_file(ledger: pd.DataFrame, recent: int = RECENT_FILES) -> dict[str, float]:
+    """Per source, the median rows written per file over its `recent` latest daily files taken in (of an
+    even number, the lower middle one). The one-time history export (`*_history_YYYY-MM`, a month per
+    file) is no measure of a day, and would make every ordinary day after it look implausibly small."""
+    daily = ledger[(ledger["status"] != "rejected") & ~ledger["path"].str.contains(HISTORY_MARK, regex=False)]
+    latest = daily.sort_values(["ingested_at", "path"], ascending=False).groupby("source").head(recent)
+    return {
+        source: float(sorted(rows)[(len(rows) - 1) // 2])
+        for source, rows in latest.groupby("source")["rows_written"]
+    }
 
 
-def _typical_rows_per_file(spark: SparkSession, root: str) -> dict[str, float]:
-    uri = silver_uri(root, LEDGER)
-    if not table_exists(uri):
-        return {}
-    return {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(read_table(spark, uri)).collect()}
+def _typical_rows_per_file(root: str) -> dict[str, float]:
+    ledger = read_rows(silver_uri(root, LEDGER), ("source", "path", "status", "rows_written", "ingested_at"))
+    return {} if ledger is None else typical_rows_per_file(ledger)
 
 
 def with_orphan_flags(spark: SparkSession, root: str, typed: DataFrame, contract) -> DataFrame:  # type: ignore[no-untyped-def]

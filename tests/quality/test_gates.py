@@ -194,7 +194,7 @@ def gate(published: Bronze, spark: Any) -> Gate:
 
 @pytest.fixture(scope="module")
 def params(published: Bronze, spark: Any) -> dict[str, Any]:
-    data = quality.data_date(spark, str(published.root))
+    data = quality.data_date(str(published.root))
     return {
         **quality.contract_parameters(),
         **quality.freshness(data, 3),
@@ -215,9 +215,9 @@ def test_the_data_date_is_the_newest_daily_file_not_the_end_of_the_history_month
              "orders/orders_2026-01-03.csv", "clickstream/date=2026-01-04/hour=00/events_2026-01-04T00.jsonl"]  # fmt: skip
     root = str(tmp_path)
     write_table(spark.createDataFrame([(p,) for p in paths[:2]], "path string"), silver_uri(root, LEDGER))
-    assert quality.data_date(spark, root) == dt.date(2026, 1, 31), "only the history: its month's end"
+    assert quality.data_date(root) == dt.date(2026, 1, 31), "only the history: its month's end"
     write_table(spark.createDataFrame([(p,) for p in paths[2:]], "path string"), silver_uri(root, LEDGER))
-    assert quality.data_date(spark, root) == dt.date(2026, 1, 4)
+    assert quality.data_date(root) == dt.date(2026, 1, 4)
 
 
 def _anomaly_rows(spark: Any) -> Any:

@@ -7,6 +7,7 @@ import decimal
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -256,24 +257,24 @@ def test_latest_version_per_key(spark) -> None:  # type: ignore[no-untyped-def]
     assert got == {1: "new", 2: "only"}
 
 
-def test_typical_rows_per_file_is_the_median_of_recent_files(spark) -> None:  # type: ignore[no-untyped-def]
+def test_typical_rows_per_file_is_the_median_of_recent_files() -> None:
     """The history export's monthly files do not set the size expected of a day; rejected files do not
-    count; only the latest files do."""
+    count; only the latest files do; of an even number, the lower middle one."""
     day = "2026-01-{:02d}"
-    ledger = spark.createDataFrame(
+    ledger = pd.DataFrame(
         [("customers", f"customers_{day.format(d)}.csv", "ingested", rows, f"{day.format(d)} 06:00:00")
          for d, rows in [(2, 40), (3, 50), (4, 60)]]
         + [("customers", f"customers_history_2025-{m:02d}.csv", "ingested", 9_000, "2026-01-01 05:00:00") for m in range(1, 13)]
         + [("customers", "customers_2026-01-05.csv", "rejected", 0, "2026-01-05 06:00:00"),
            ("orders", "orders_2026-01-01.csv", "ingested", 900, "2026-01-01 06:00:00"),
            ("orders", "orders_2026-01-02.csv", "ingested_with_warnings", 1_000, "2026-01-02 06:00:00"),
-           ("orders", "orders_2026-01-03.csv", "ingested", 1_100, "2026-01-03 06:00:00")],
-        "source string, path string, status string, rows_written bigint, ingested_at string",
-    ).withColumn("ingested_at", F.to_timestamp("ingested_at"))  # fmt: skip
-    got = {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(ledger).collect()}
-    assert got == {"customers": 50, "orders": 1_000}
-    recent = {r["source"]: r["rows_per_file"] for r in typical_rows_per_file(ledger, recent=1).collect()}
-    assert recent == {"customers": 60, "orders": 1_100}
+           ("orders", "orders_2026-01-03.csv", "ingested", 1_100, "2026-01-03 06:00:00"),
+           ("shipments", "shipments_2026-01-02.csv", "ingested", 300, "2026-01-02 06:00:00"),
+           ("shipments", "shipments_2026-01-03.csv", "ingested", 200, "2026-01-03 06:00:00")],
+        columns=["source", "path", "status", "rows_written", "ingested_at"],
+    ).astype({"ingested_at": "datetime64[us]"})  # fmt: skip
+    assert typical_rows_per_file(ledger) == {"customers": 50, "orders": 1_000, "shipments": 200}
+    assert typical_rows_per_file(ledger, recent=1) == {"customers": 60, "orders": 1_100, "shipments": 200}
 
 
 def test_orphans_are_flagged_not_dropped(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
