@@ -492,8 +492,8 @@ def _ingest_source(
 
     if checks is not None:
         checks[0].ready()  # a malformed suite fails the run here, before this source writes anything
-    bad = quarantine_rows(batch.where(F.col("_outcome") == "quarantined"), source, run_id, started_at)
-    bad = bad if sr.rows_quarantined else None
+    quarantined = batch.where(F.col("_outcome") == "quarantined")
+    bad = quarantine_rows(quarantined, source, run_id, started_at) if sr.rows_quarantined else None
     written = batch.where(F.col("_outcome") == "written")
     primary = _primary(source)
     batches = {}
